@@ -1,0 +1,26 @@
+// The WebAssembly module's exports. src/wasm/ is the only TypeScript that loads it.
+
+export { xxh32, xxh64 } from './xxhash';
+export {
+  ringBuildTable,
+  ringFindIndex,
+  ringHash,
+  ringIndexOf,
+  ringLookup,
+  ringLookupBatch,
+  ringMergePoints,
+  ringNextTie,
+  ringPointPositions,
+  ringRemoveOwner,
+  ringSortPoints,
+} from './ring';
+
+/** Allocates `size` bytes of unmanaged memory (may grow memory). */
+export function alloc(size: usize): usize {
+  return heap.alloc(size);
+}
+
+/** Frees memory from alloc. */
+export function free(ptr: usize): void {
+  heap.free(ptr);
+}

@@ -1,0 +1,238 @@
+/**
+ * The one place that loads ringway's WebAssembly module and touches `WebAssembly`.
+ *
+ * The module is compiled synchronously on first use (Node compiles a module this small in
+ * well under a millisecond), so every constructor in the library stays synchronous. The
+ * bytes are embedded in a generated module, so the package loads the same from any folder
+ * or bundler.
+ *
+ * Memory is shared by every ring and table: `alloc`/`free` come from AssemblyScript's TLSF
+ * allocator. Growth detaches the old `ArrayBuffer`, so the views here are rebuilt after
+ * every call that may allocate; hot-path calls never allocate.
+ */
+import { WASM_BYTES } from './bytes.generated.js';
+
+// The few parts of the WebAssembly JS API used here. Node has them all; TypeScript's
+// ES libs do not declare them (only lib.dom does), and this keeps the package's .d.ts free
+// of DOM types.
+declare const WebAssembly: {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: object };
+};
+
+/** WebAssembly.Memory, as far as ringway uses it. */
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+}
+
+/** The raw exports of build/release.wasm, with their real signatures. */
+export interface RingwayWasmExports {
+  readonly memory: WasmMemory;
+  alloc(size: number): number;
+  free(ptr: number): void;
+  xxh64(ptr: number, len: number, seed: bigint): bigint;
+  xxh32(ptr: number, len: number, seed: number): number;
+  ringHash(kind: number, ptr: number, len: number): bigint;
+  ringFindIndex(desc: number, position: bigint): number;
+  ringIndexOf(desc: number, ptr: number, len: number): number;
+  ringLookup(desc: number, ptr: number, len: number): number;
+  ringLookupBatch(desc: number, data: number, offsets: number, count: number, out: number): void;
+  ringBuildTable(desc: number): void;
+  ringPointPositions(kind: number, prefix: number, prefixLen: number, from: number, count: number, out: number): void;
+  ringSortPoints(pos: number, own: number, n: number, tmpPos: number, tmpOwn: number): void;
+  ringMergePoints(
+    aPos: number,
+    aOwn: number,
+    na: number,
+    bPos: number,
+    bOwn: number,
+    nb: number,
+    outPos: number,
+    outOwn: number,
+  ): number;
+  ringRemoveOwner(pos: number, own: number, n: number, slot: number, lastSlot: number): number;
+  ringNextTie(pos: number, n: number, from: number): number;
+}
+
+/** The owner value WASM returns for "no node" (an empty ring). */
+export const NO_OWNER = 0xffffffff;
+
+const encoder = new TextEncoder();
+
+/** A key as the library accepts it: a string (hashed as UTF-8) or raw bytes. */
+export type Key = string | Uint8Array;
+
+/**
+ * The loaded module, its memory views and reusable scratch buffers. One per process.
+ */
+export class WasmCore {
+  readonly exports: RingwayWasmExports;
+  /** Byte view of linear memory; rebuilt whenever memory grows. */
+  u8: Uint8Array;
+  /** u32 view of linear memory; rebuilt whenever memory grows. */
+  u32: Uint32Array;
+  /** Scratch buffer for one key (single-key calls). */
+  scratchPtr = 0;
+  /** Capacity of the scratch buffer in bytes. */
+  scratchCap = 0;
+  /** Batch buffers: packed key bytes, u32 offsets, u32 results. */
+  private batchData = 0;
+  private batchDataCap = 0;
+  private batchOffsets = 0;
+  private batchOut = 0;
+  private batchCount = 0;
+
+  constructor(exports: RingwayWasmExports) {
+    this.exports = exports;
+    this.u8 = new Uint8Array(exports.memory.buffer);
+    this.u32 = new Uint32Array(exports.memory.buffer);
+    this.ensureScratch(256);
+  }
+
+  /** Rebuilds the views if memory has grown. */
+  refresh(): void {
+    if (this.u8.buffer !== this.exports.memory.buffer) {
+      this.u8 = new Uint8Array(this.exports.memory.buffer);
+      this.u32 = new Uint32Array(this.exports.memory.buffer);
+    }
+  }
+
+  /** Allocates `size` bytes (8-byte aligned, as TLSF gives 16) and refreshes the views. */
+  alloc(size: number): number {
+    const ptr = this.exports.alloc(size > 0 ? size : 1) >>> 0;
+    this.refresh();
+    return ptr;
+  }
+
+  free(ptr: number): void {
+    if (ptr !== 0) this.exports.free(ptr);
+  }
+
+  /** Makes the single-key scratch buffer at least `bytes` long. */
+  ensureScratch(bytes: number): void {
+    if (bytes <= this.scratchCap) return;
+    let cap = this.scratchCap || 256;
+    while (cap < bytes) cap *= 2;
+    this.free(this.scratchPtr);
+    this.scratchPtr = this.alloc(cap);
+    this.scratchCap = cap;
+  }
+
+  /**
+   * Writes a key into the scratch buffer and returns its byte length. ASCII strings are
+   * copied by a char-code loop (cheapest here); others fall back to `encodeInto`.
+   * Allocates nothing unless the key is larger than any seen before.
+   */
+  writeKey(key: Key): number {
+    if (typeof key === 'string') {
+      const n = key.length;
+      if (n * 3 > this.scratchCap) this.ensureScratch(n * 3);
+      const u8 = this.u8;
+      const p = this.scratchPtr;
+      for (let i = 0; i < n; i++) {
+        const c = key.charCodeAt(i);
+        if (c > 0x7f) return this.encodeSlow(key);
+        u8[p + i] = c;
+      }
+      return n;
+    }
+    if (key instanceof Uint8Array) {
+      const n = key.length;
+      if (n > this.scratchCap) this.ensureScratch(n);
+      this.u8.set(key, this.scratchPtr);
+      return n;
+    }
+    throw keyTypeError(key);
+  }
+
+  private encodeSlow(key: string): number {
+    return encoder.encodeInto(key, this.u8.subarray(this.scratchPtr, this.scratchPtr + this.scratchCap)).written;
+  }
+
+  /**
+   * Packs many keys into the batch buffers: bytes at `data`, offsets[i]..offsets[i+1] per
+   * key, room for one u32 result per key at `out`. Returns the buffer addresses.
+   */
+  packKeys(keys: ArrayLike<Key>): { data: number; offsets: number; out: number } {
+    const count = keys.length;
+    if (count > this.batchCount) {
+      this.free(this.batchOffsets);
+      this.free(this.batchOut);
+      const cap = Math.max(count, 1024);
+      this.batchOffsets = this.alloc((cap + 1) * 4);
+      this.batchOut = this.alloc(cap * 4);
+      this.batchCount = cap;
+    }
+    if (this.batchDataCap === 0) this.growBatchData(Math.max(count * 16, 4096), 0);
+    let u8 = this.u8;
+    let u32 = this.u32;
+    let data = this.batchData;
+    let cap = this.batchDataCap;
+    const offIdx = this.batchOffsets >>> 2;
+    let at = 0;
+    u32[offIdx] = 0;
+    for (let k = 0; k < count; k++) {
+      const key = keys[k];
+      if (typeof key === 'string') {
+        const n = key.length;
+        if (at + n * 3 > cap) {
+          this.growBatchData(at + n * 3, at);
+          u8 = this.u8;
+          u32 = this.u32;
+          data = this.batchData;
+          cap = this.batchDataCap;
+        }
+        let p = data + at;
+        let i = 0;
+        for (; i < n; i++) {
+          const c = key.charCodeAt(i);
+          if (c > 0x7f) break;
+          u8[p++] = c;
+        }
+        if (i < n) p = data + at + encoder.encodeInto(key, u8.subarray(data + at, data + cap)).written;
+        at = p - data;
+      } else if (key instanceof Uint8Array) {
+        const n = key.length;
+        if (at + n > cap) {
+          this.growBatchData(at + n, at);
+          u8 = this.u8;
+          u32 = this.u32;
+          data = this.batchData;
+          cap = this.batchDataCap;
+        }
+        u8.set(key, data + at);
+        at += n;
+      } else {
+        throw keyTypeError(key, `keys[${k}]`);
+      }
+      u32[offIdx + k + 1] = at;
+    }
+    return { data, offsets: this.batchOffsets, out: this.batchOut };
+  }
+
+  private growBatchData(need: number, keep: number): void {
+    let cap = Math.max(this.batchDataCap, 4096);
+    while (cap < need) cap *= 2;
+    const next = this.alloc(cap);
+    if (keep > 0) this.u8.copyWithin(next, this.batchData, this.batchData + keep);
+    this.free(this.batchData);
+    this.batchData = next;
+    this.batchDataCap = cap;
+  }
+}
+
+function keyTypeError(key: unknown, name = 'key'): TypeError {
+  return new TypeError(`${name} must be a string, Buffer or Uint8Array, got ${key === null ? 'null' : typeof key}`);
+}
+
+let loaded: WasmCore | undefined;
+
+/** The process-wide module, compiled and instantiated on first use. */
+export function wasmCore(): WasmCore {
+  if (loaded === undefined) {
+    const module = new WebAssembly.Module(WASM_BYTES);
+    const instance = new WebAssembly.Instance(module, {});
+    loaded = new WasmCore(instance.exports as unknown as RingwayWasmExports);
+  }
+  return loaded;
+}
