@@ -1,11 +1,15 @@
 // The WebAssembly module's exports. src/wasm/ is the only TypeScript that loads it.
 
 export { xxh32, xxh64 } from './xxhash';
+export { jumpHash, jumpHashBytes } from './jump';
+export { maglevBuild, maglevLookup, maglevLookupBatch } from './maglev';
+export { md5, md5Word } from './md5';
 export {
   ringBuildTable,
   ringFindIndex,
   ringHash,
   ringIndexOf,
+  ringKetamaPositions,
   ringLookup,
   ringLookupBatch,
   ringMergePoints,

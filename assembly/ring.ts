@@ -8,10 +8,13 @@
 // finishes with a branch-free lower bound (select, no data-dependent branch) in that range.
 // The sentinel makes the range never empty, so the search needs no special case.
 
+import { md5, md5Word } from './md5';
 import { xxh32, xxh64 } from './xxhash';
 
 export const HASH_XXH64: u32 = 0;
 export const HASH_XXH32: u32 = 1;
+/** libketama / `hashring`: the first 4 MD5 digest bytes as a little-endian u32. */
+export const HASH_KETAMA: u32 = 2;
 
 export const NO_OWNER: u32 = 0xffffffff;
 
@@ -32,6 +35,7 @@ export const RING_DESC_SIZE: u32 = 24;
 @inline
 export function hashKey(kind: u32, p: usize, len: usize): u64 {
   if (kind == HASH_XXH64) return xxh64(p, len, 0);
+  if (kind == HASH_KETAMA) return (<u64>md5Word(p, len)) << 32;
   return (<u64>xxh32(p, len, 0)) << 32;
 }
 
@@ -138,6 +142,27 @@ export function ringPointPositions(kind: u32, prefix: usize, prefixLen: u32, fro
   for (let i: u32 = 0; i < count; i++) {
     const len = prefixLen + writeDecimal(prefix + prefixLen, from + i);
     store<u64>(out + ((<usize>i) << 3), hashKey(kind, prefix, len));
+  }
+}
+
+const ketamaDigest: usize = memory.data(16, 16);
+
+/**
+ * Positions of a ketama server's points, as libketama and the `hashring` npm package place
+ * them: digest i (0 <= i < digests) is MD5 of the server's prefix (already at `prefix`, e.g.
+ * "10.0.0.1:11211-") followed by the decimal i, and each digest gives 4 points, its
+ * little-endian u32 words in order, each moved to the high half like every 32-bit hash.
+ * Writes 4 x digests u64 at `out`. Needs 10 free bytes after the prefix.
+ */
+export function ringKetamaPositions(prefix: usize, prefixLen: u32, digests: u32, out: usize): void {
+  for (let i: u32 = 0; i < digests; i++) {
+    const len = prefixLen + writeDecimal(prefix + prefixLen, i);
+    md5(prefix, len, ketamaDigest);
+    const o = out + ((<usize>i) << 5);
+    store<u64>(o, (<u64>load<u32>(ketamaDigest, 0)) << 32, 0);
+    store<u64>(o, (<u64>load<u32>(ketamaDigest, 4)) << 32, 8);
+    store<u64>(o, (<u64>load<u32>(ketamaDigest, 8)) << 32, 16);
+    store<u64>(o, (<u64>load<u32>(ketamaDigest, 12)) << 32, 24);
   }
 }
 

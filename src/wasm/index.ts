@@ -52,6 +52,14 @@ export interface RingwayWasmExports {
   ): number;
   ringRemoveOwner(pos: number, own: number, n: number, slot: number, lastSlot: number): number;
   ringNextTie(pos: number, n: number, from: number): number;
+  ringKetamaPositions(prefix: number, prefixLen: number, digests: number, out: number): void;
+  md5(ptr: number, len: number, out: number): void;
+  md5Word(ptr: number, len: number): number;
+  jumpHash(key: bigint, buckets: number): number;
+  jumpHashBytes(ptr: number, len: number, buckets: number): number;
+  maglevBuild(data: number, offsets: number, n: number, weights: number, m: number, table: number): void;
+  maglevLookup(table: number, m: number, ptr: number, len: number): number;
+  maglevLookupBatch(table: number, m: number, data: number, offsets: number, count: number, out: number): void;
 }
 
 /** The owner value WASM returns for "no node" (an empty ring). */
