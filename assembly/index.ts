@@ -9,6 +9,7 @@ export {
   ringFindIndex,
   ringHash,
   ringIndexOf,
+  ringInsertPoints,
   ringKetamaPositions,
   ringLookup,
   ringLookupBatch,
@@ -17,6 +18,7 @@ export {
   ringPointPositions,
   ringRemoveOwner,
   ringSortPoints,
+  ringTableInsert,
 } from './ring';
 
 /** Allocates `size` bytes of unmanaged memory (may grow memory). */

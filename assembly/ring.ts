@@ -296,3 +296,63 @@ export function ringNextTie(pos: usize, n: u32, from: u32): u32 {
   }
   return n;
 }
+
+/**
+ * Merges k sorted new points into the ring's n sorted points in place (pos/own have room for
+ * n + k), from the back so that nothing is overwritten before it is read. On equal positions
+ * the existing point stays first. Returns the number of equal positions met.
+ */
+export function ringInsertPoints(pos: usize, own: usize, n: u32, bPos: usize, bOwn: usize, k: u32): u32 {
+  let i = <i64>n - 1;
+  let j = <i64>k - 1;
+  let w = <i64>(n + k) - 1;
+  let ties: u32 = 0;
+  while (j >= 0) {
+    const pb = load<u64>(bPos + (<usize>j << 3));
+    if (i >= 0) {
+      const pa = load<u64>(pos + (<usize>i << 3));
+      if (pa == pb) ties++;
+      if (pa > pb) {
+        store<u64>(pos + (<usize>w << 3), pa);
+        store<u32>(own + (<usize>w << 2), load<u32>(own + (<usize>i << 2)));
+        i--;
+        w--;
+        continue;
+      }
+    }
+    store<u64>(pos + (<usize>w << 3), pb);
+    store<u32>(own + (<usize>w << 2), load<u32>(bOwn + (<usize>j << 2)));
+    j--;
+    w--;
+  }
+  return ties;
+}
+
+/**
+ * Updates the prefix table after k sorted points (at bPos) were inserted, instead of
+ * rebuilding it: every bucket after a new point's bucket starts that many points later.
+ * The descriptor's n must already count the new points.
+ */
+export function ringTableInsert(desc: usize, bPos: usize, k: u32): void {
+  const pos = <usize>load<u32>(desc, D_POS);
+  const n = load<u32>(desc, D_N);
+  const table = <usize>load<u32>(desc, D_TABLE);
+  const shift = <u64>load<u32>(desc, D_SHIFT);
+  const buckets = <u32>(1 << (64 - <u32>shift));
+  store<u64>(pos + ((<usize>n) << 3), u64.MAX_VALUE);
+  let j: u32 = 0;
+  let added: u32 = 0;
+  let b: u32 = <u32>(load<u64>(bPos) >> shift) + 1;
+  while (b < buckets) {
+    // New points in buckets below b.
+    while (j < k && <u32>(load<u64>(bPos + ((<usize>j) << 3)) >> shift) < b) {
+      j++;
+      added++;
+    }
+    if (j == k) break;
+    const next = <u32>(load<u64>(bPos + ((<usize>j) << 3)) >> shift) + 1;
+    for (; b < next; b++) store<u32>(table + ((<usize>b) << 2), load<u32>(table + ((<usize>b) << 2)) + added);
+  }
+  for (; b < buckets; b++) store<u32>(table + ((<usize>b) << 2), load<u32>(table + ((<usize>b) << 2)) + k);
+  store<u32>(table + ((<usize>buckets) << 2), n);
+}

@@ -51,6 +51,8 @@ export interface RingwayWasmExports {
     outOwn: number,
   ): number;
   ringRemoveOwner(pos: number, own: number, n: number, slot: number, lastSlot: number): number;
+  ringInsertPoints(pos: number, own: number, n: number, bPos: number, bOwn: number, k: number): number;
+  ringTableInsert(desc: number, bPos: number, k: number): void;
   ringNextTie(pos: number, n: number, from: number): number;
   ringKetamaPositions(prefix: number, prefixLen: number, digests: number, out: number): void;
   md5(ptr: number, len: number, out: number): void;
