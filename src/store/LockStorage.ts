@@ -1,0 +1,115 @@
+/**
+ * The lock part of a {@link Store}: leases with fencing tokens and an optional FIFO queue per
+ * resource. Each method is one atomic step in the store (one Lua script on Redis). Arguments
+ * arrive validated by `LockManager`; `holder` is an id unique to one acquisition.
+ *
+ * Semantics every backend keeps (the contract suite checks them):
+ * - A resource has at most one holder; its lease ends `ttlMs` after the last acquire or
+ *   extend, as measured by the store's clock.
+ * - Each grant carries a fencing token strictly greater than every token granted before for
+ *   that resource: `max(last + 1, store time in microseconds)`. The `last` counter survives
+ *   {@link LockStorageOptions.fenceRetentionMs}; the clock term keeps tokens increasing after
+ *   the counter is gone (a Redis restart without persistence, or retention ran out), as long
+ *   as the store's clock does not step back.
+ * - `extend` and `release` act only while `holder` still holds the resource.
+ * - In fair mode a waiter that was refused joins a queue; the resource is granted only to
+ *   the head of the queue (when the queue is empty, to anyone). A queued waiter that has not
+ *   polled for `queueTtlMs` is dropped, so a crashed waiter cannot block the queue.
+ * - Plain (non-fair) acquires also wait their turn behind a non-empty queue.
+ */
+
+/** Outcome of one acquire attempt. */
+export type AcquireOutcome =
+  | { readonly acquired: true; readonly token: number }
+  | {
+      readonly acquired: false;
+      /** How long the current holder's lease still runs, in ms (0 when free but not our turn). */
+      readonly retryAfterMs: number;
+    };
+
+/** One attempt to take a resource. */
+export interface AcquireRequest {
+  /** The resource name, e.g. `invoice:7`. */
+  readonly resource: string;
+  /** Unique id of this acquisition (and of its place in a fair queue). */
+  readonly holder: string;
+  /** Lease length. */
+  readonly ttlMs: number;
+  /** Join / respect the FIFO queue. */
+  readonly fair: boolean;
+  /** A queued waiter that does not poll again within this time loses its place. */
+  readonly queueTtlMs: number;
+}
+
+/** What {@link LockStorage.inspect} reports about a resource. */
+export interface LockState {
+  /** The holder id, or undefined when the resource is free. */
+  readonly holder: string | undefined;
+  /** Fencing token of the current holder (0 when free). */
+  readonly token: number;
+  /** Remaining lease in ms (0 when free). */
+  readonly ttlMs: number;
+  /** Waiter ids in the fair queue, head first. */
+  readonly queue: readonly string[];
+}
+
+/** Tuning shared by the lock parts of both backends. */
+export interface LockStorageOptions {
+  /**
+   * How long the per-resource fencing counter is kept after the last grant. After it is
+   * gone, tokens continue from the store clock (see the module comment).
+   * @default 86_400_000 (one day)
+   */
+  fenceRetentionMs?: number;
+}
+
+/** Channel (under the store's prefix) on which releases of resources with waiters are announced. */
+export const LOCK_RELEASED_CHANNEL = 'lock:released';
+
+/** Default of {@link LockStorageOptions.fenceRetentionMs}. */
+export const DEFAULT_FENCE_RETENTION_MS = 86_400_000;
+
+/** The lock part of a store. */
+export interface LockStorage {
+  /**
+   * One acquire attempt: grants the resource to `holder` when free (and, in fair mode, when
+   * `holder` is at the head of the queue or the queue is empty).
+   * @throws {StoreUnavailableError} when the store cannot be reached.
+   */
+  acquire(request: AcquireRequest): Promise<AcquireOutcome>;
+  /**
+   * Sets the lease of `holder` to `ttlMs` from now. Resolves false when `holder` does not hold it.
+   * @throws {StoreUnavailableError}
+   */
+  extend(resource: string, holder: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Raises the token of `holder`'s grant to `token` (when higher) and the resource's fencing
+   * counter with it; resolves false when `holder` does not hold the resource. Redlock uses it
+   * to write the quorum's highest token back to a majority, so tokens stay increasing across
+   * members (the write-back phase of a quorum register).
+   * @throws {StoreUnavailableError}
+   */
+  raiseToken(resource: string, holder: string, token: number): Promise<boolean>;
+  /**
+   * Frees the resource if `holder` holds it; resolves false otherwise (harmless).
+   * Notifies waiters through {@link LockStorage.onReleased}.
+   * @throws {StoreUnavailableError}
+   */
+  release(resource: string, holder: string): Promise<boolean>;
+  /**
+   * Removes a waiter from the fair queue (it gave up). Harmless when absent.
+   * @throws {StoreUnavailableError}
+   */
+  leaveQueue(resource: string, holder: string): Promise<void>;
+  /**
+   * The resource's current holder, token, remaining lease and queue.
+   * @throws {StoreUnavailableError}
+   */
+  inspect(resource: string): Promise<LockState>;
+  /**
+   * Calls `listener(resource)` when a resource with waiters is released, in any process.
+   * Best effort: waiters keep polling with backoff as well. Returns a function that removes
+   * the listener.
+   */
+  onReleased(listener: (resource: string) => void): () => void;
+}

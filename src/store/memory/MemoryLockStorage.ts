@@ -1,0 +1,184 @@
+/**
+ * The memory store's {@link LockStorage}: the same semantics as the Redis scripts in
+ * `../redis/lockScripts.ts`, step for step, on plain maps. Expired entries are dropped when
+ * touched and by the store's periodic sweep.
+ */
+import {
+  type AcquireOutcome,
+  type AcquireRequest,
+  LOCK_RELEASED_CHANNEL,
+  type LockState,
+  type LockStorage,
+} from '../LockStorage.js';
+import type { MemoryContext } from './MemoryContext.js';
+
+interface Lease {
+  holder: string;
+  token: number;
+  expiresAt: number;
+  /** Someone was refused while this lease was held: announce its release. */
+  waiters: boolean;
+}
+
+interface Fence {
+  last: number;
+  expiresAt: number;
+}
+
+interface Queue {
+  /** Waiter ids, head first. */
+  order: string[];
+  /** Waiter id -> time after which it loses its place. */
+  deadlines: Map<string, number>;
+}
+
+/** In-process lock leases, fencing counters and fair queues. */
+export class MemoryLockStorage implements LockStorage {
+  readonly #ctx: MemoryContext;
+  readonly #fenceRetentionMs: number;
+  readonly #leases = new Map<string, Lease>();
+  readonly #fences = new Map<string, Fence>();
+  readonly #queues = new Map<string, Queue>();
+
+  constructor(ctx: MemoryContext, fenceRetentionMs: number) {
+    this.#ctx = ctx;
+    this.#fenceRetentionMs = fenceRetentionMs;
+  }
+
+  async acquire(request: AcquireRequest): Promise<AcquireOutcome> {
+    this.#ctx.assertOpen();
+    const { resource, holder, ttlMs, fair, queueTtlMs } = request;
+    const now = this.#ctx.now();
+    const head = this.#queueHead(resource, now);
+    const lease = this.#lease(resource, now);
+    if (lease === undefined && (head === undefined || head === holder)) {
+      const token = this.#nextToken(resource, now);
+      this.#leases.set(resource, { holder, token, expiresAt: now + ttlMs, waiters: false });
+      if (head === holder) this.#dequeue(resource, holder);
+      return { acquired: true, token };
+    }
+    if (fair) {
+      let queue = this.#queues.get(resource);
+      if (queue === undefined) {
+        queue = { order: [], deadlines: new Map() };
+        this.#queues.set(resource, queue);
+      }
+      if (!queue.deadlines.has(holder)) queue.order.push(holder);
+      queue.deadlines.set(holder, now + queueTtlMs);
+    } else if (lease !== undefined) {
+      lease.waiters = true;
+    }
+    return { acquired: false, retryAfterMs: lease === undefined ? 0 : Math.max(0, Math.ceil(lease.expiresAt - now)) };
+  }
+
+  async extend(resource: string, holder: string, ttlMs: number): Promise<boolean> {
+    this.#ctx.assertOpen();
+    const now = this.#ctx.now();
+    const lease = this.#lease(resource, now);
+    if (lease === undefined || lease.holder !== holder) return false;
+    lease.expiresAt = now + ttlMs;
+    return true;
+  }
+
+  async raiseToken(resource: string, holder: string, token: number): Promise<boolean> {
+    this.#ctx.assertOpen();
+    const now = this.#ctx.now();
+    const lease = this.#lease(resource, now);
+    if (lease === undefined || lease.holder !== holder) return false;
+    if (token > lease.token) lease.token = token;
+    const fence = this.#fences.get(resource);
+    const last = fence === undefined || fence.expiresAt <= now ? 0 : fence.last;
+    this.#fences.set(resource, { last: Math.max(last, lease.token), expiresAt: now + this.#fenceRetentionMs });
+    return true;
+  }
+
+  async release(resource: string, holder: string): Promise<boolean> {
+    this.#ctx.assertOpen();
+    const now = this.#ctx.now();
+    const lease = this.#lease(resource, now);
+    if (lease === undefined || lease.holder !== holder) return false;
+    this.#leases.delete(resource);
+    if (lease.waiters || this.#queues.has(resource)) this.#ctx.feed.emit(LOCK_RELEASED_CHANNEL, resource);
+    return true;
+  }
+
+  async leaveQueue(resource: string, holder: string): Promise<void> {
+    this.#ctx.assertOpen();
+    const queue = this.#queues.get(resource);
+    if (queue === undefined || !queue.deadlines.has(holder)) return;
+    const wasHead = queue.order[0] === holder;
+    this.#dequeue(resource, holder);
+    // The next waiter may take a free resource now: tell it rather than let it poll.
+    if (wasHead && this.#lease(resource, this.#ctx.now()) === undefined && this.#queues.has(resource)) {
+      this.#ctx.feed.emit(LOCK_RELEASED_CHANNEL, resource);
+    }
+  }
+
+  async inspect(resource: string): Promise<LockState> {
+    this.#ctx.assertOpen();
+    const now = this.#ctx.now();
+    this.#queueHead(resource, now);
+    const lease = this.#lease(resource, now);
+    const queue = this.#queues.get(resource)?.order ?? [];
+    if (lease === undefined) return { holder: undefined, token: 0, ttlMs: 0, queue: [...queue] };
+    return { holder: lease.holder, token: lease.token, ttlMs: Math.ceil(lease.expiresAt - now), queue: [...queue] };
+  }
+
+  onReleased(listener: (resource: string) => void): () => void {
+    return this.#ctx.feed.on(LOCK_RELEASED_CHANNEL, listener);
+  }
+
+  /** Drops every expired lease, fence and queued waiter. */
+  sweep(): void {
+    const now = this.#ctx.now();
+    for (const [resource, lease] of this.#leases) if (lease.expiresAt <= now) this.#leases.delete(resource);
+    for (const [resource, fence] of this.#fences) if (fence.expiresAt <= now) this.#fences.delete(resource);
+    for (const [resource, queue] of this.#queues) {
+      for (const [holder, deadline] of queue.deadlines) if (deadline <= now) this.#dequeue(resource, holder);
+      if (queue.order.length === 0) this.#queues.delete(resource);
+    }
+  }
+
+  /** The live lease of `resource`, dropping an expired one. */
+  #lease(resource: string, now: number): Lease | undefined {
+    const lease = this.#leases.get(resource);
+    if (lease !== undefined && lease.expiresAt <= now) {
+      this.#leases.delete(resource);
+      return undefined;
+    }
+    return lease;
+  }
+
+  /** The head of the fair queue after dropping waiters at the head that stopped polling. */
+  #queueHead(resource: string, now: number): string | undefined {
+    const queue = this.#queues.get(resource);
+    if (queue === undefined) return undefined;
+    while (queue.order.length > 0) {
+      const head = queue.order[0]!;
+      const deadline = queue.deadlines.get(head);
+      if (deadline !== undefined && deadline > now) return head;
+      queue.order.shift();
+      queue.deadlines.delete(head);
+    }
+    this.#queues.delete(resource);
+    return undefined;
+  }
+
+  #dequeue(resource: string, holder: string): void {
+    const queue = this.#queues.get(resource);
+    if (queue === undefined) return;
+    const at = queue.order.indexOf(holder);
+    if (at >= 0) queue.order.splice(at, 1);
+    queue.deadlines.delete(holder);
+    if (queue.order.length === 0) this.#queues.delete(resource);
+  }
+
+  /** max(last + 1, clock in microseconds): see LockStorage's module comment. */
+  #nextToken(resource: string, now: number): number {
+    const fence = this.#fences.get(resource);
+    const last = fence === undefined || fence.expiresAt <= now ? 0 : fence.last;
+    const token = Math.max(last + 1, Math.floor(now * 1000));
+    this.#fences.set(resource, { last: token, expiresAt: now + this.#fenceRetentionMs });
+    return token;
+  }
+}

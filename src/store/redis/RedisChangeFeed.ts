@@ -1,0 +1,109 @@
+/**
+ * Redis publish/subscribe for the Redis store. Subscriptions share one extra connection
+ * (a `duplicate()` of the store's client, opened on first use), since a connection in
+ * subscriber mode cannot send other commands. Channels are re-subscribed on every reconnect.
+ */
+import type { Cluster, Redis } from 'ioredis';
+import { StoreUnavailableError } from '../../errors.js';
+import type { ChangeFeed, Unsubscribe } from '../Store.js';
+import { type RedisClient, type RedisContext, timeBound } from './RedisContext.js';
+
+/** The Redis store's {@link ChangeFeed}. */
+export class RedisChangeFeed implements ChangeFeed {
+  readonly #ctx: RedisContext;
+  /** Full channel name -> listeners. */
+  readonly #listeners = new Map<string, Set<(message: string) => void>>();
+  /** Full channel name -> the SUBSCRIBE in flight or done. */
+  readonly #subscribed = new Map<string, Promise<void>>();
+  #subscriber: RedisClient | undefined;
+  #closed = false;
+
+  constructor(ctx: RedisContext) {
+    this.#ctx = ctx;
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    await this.#ctx.bounded(this.#ctx.client.publish(this.#ctx.channel(channel), message));
+  }
+
+  async subscribe(channel: string, listener: (message: string) => void): Promise<Unsubscribe> {
+    if (this.#closed) throw new StoreUnavailableError('the store is closed');
+    const off = this.on(channel, listener);
+    try {
+      await this.#subscribed.get(this.#ctx.channel(channel));
+    } catch (err) {
+      off();
+      throw err;
+    }
+    return async () => off();
+  }
+
+  /**
+   * Synchronous subscribe for the store's own parts: the subscription becomes active in the
+   * background (and again after every reconnect). Returns the remover.
+   */
+  on(channel: string, listener: (message: string) => void): () => void {
+    const full = this.#ctx.channel(channel);
+    let set = this.#listeners.get(full);
+    if (set === undefined) {
+      set = new Set();
+      this.#listeners.set(full, set);
+      this.#startSubscription(full);
+    }
+    const entry = (message: string) => listener(message);
+    set.add(entry);
+    return () => {
+      set.delete(entry);
+      if (set.size > 0 || this.#listeners.get(full) !== set) return;
+      this.#listeners.delete(full);
+      this.#subscribed.delete(full);
+      this.#subscriber?.unsubscribe(full).catch(() => {});
+    };
+  }
+
+  /** Closes the subscriber connection. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#listeners.clear();
+    this.#subscribed.clear();
+    const subscriber = this.#subscriber;
+    this.#subscriber = undefined;
+    if (subscriber !== undefined) {
+      await subscriber.quit().catch(() => subscriber.disconnect());
+    }
+  }
+
+  #startSubscription(full: string): void {
+    if (this.#closed) return;
+    const subscriber = this.#connection();
+    const pending = timeBound(subscriber.subscribe(full), this.#ctx.commandTimeoutMs).then(() => undefined);
+    // A failed SUBSCRIBE is retried on the next 'ready'; callers of subscribe() see the error.
+    pending.catch(() => {});
+    this.#subscribed.set(full, pending);
+  }
+
+  #connection(): RedisClient {
+    if (this.#subscriber !== undefined) return this.#subscriber;
+    const client = this.#ctx.client;
+    const subscriber: RedisClient = client.isCluster ? (client as Cluster).duplicate() : (client as Redis).duplicate();
+    this.#subscriber = subscriber;
+    // Errors surface through commands; without a listener ioredis would log each one.
+    subscriber.on('error', () => {});
+    subscriber.on('message', (channel: string, message: string) => {
+      const set = this.#listeners.get(channel);
+      if (set === undefined) return;
+      for (const listener of set) listener(message);
+    });
+    // ioredis re-subscribes channels whose SUBSCRIBE succeeded; re-issue every wanted
+    // channel as well, for those whose SUBSCRIBE failed while the server was away.
+    let first = true;
+    subscriber.on('ready', () => {
+      if (first) {
+        first = false;
+        return;
+      }
+      for (const full of this.#listeners.keys()) this.#startSubscription(full);
+    });
+    return subscriber;
+  }
+}

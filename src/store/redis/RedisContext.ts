@@ -1,0 +1,142 @@
+/**
+ * What the parts of a Redis store share: the ioredis client (standalone, Sentinel or
+ * Cluster), the key prefix, and `run`/`bounded`, which send one command, bound its time and
+ * turn connection failures into {@link StoreUnavailableError} instead of letting callers hang
+ * while ioredis reconnects.
+ */
+import type { Cluster, Redis } from 'ioredis';
+import { RingwayError, StoreUnavailableError } from '../../errors.js';
+import type { ScriptDefinition } from './lockScripts.js';
+
+/** A client the Redis store can use. */
+export type RedisClient = Redis | Cluster;
+
+type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
+
+/** Reply errors that mean "the server cannot serve now", not "the command is wrong". */
+const UNAVAILABLE_REPLIES = /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|NOREPLICAS|BUSY|MOVED|ASK)\b/;
+
+/**
+ * Maps a failure of a command to what the store's callers see: replies that mean the server
+ * is unavailable, and every connection-level failure (closed, refused, timed out, offline
+ * queue disabled, retries exhausted), become StoreUnavailableError; other reply errors (a
+ * bug in a script, a key of the wrong type) pass through.
+ */
+export function toStoreError(err: unknown): Error {
+  if (err instanceof RingwayError) return err;
+  const error = err instanceof Error ? err : new Error(String(err));
+  if (error.name === 'ReplyError' && !UNAVAILABLE_REPLIES.test(error.message)) return error;
+  return new StoreUnavailableError(`redis: ${error.message}`, { cause: error });
+}
+
+/**
+ * Rejects with StoreUnavailableError when `command` has no reply within `ms`, and maps its
+ * failure with {@link toStoreError}.
+ */
+export function timeBound<T>(command: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new StoreUnavailableError(`redis: no reply within ${ms} ms (commandTimeoutMs)`));
+    }, ms);
+    command.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(toStoreError(err));
+      },
+    );
+  });
+}
+
+/** Shared state of one Redis store, handed to each of its parts. */
+export class RedisContext {
+  readonly client: RedisClient;
+  readonly prefix: string;
+  readonly commandTimeoutMs: number;
+  /** True when the client enforces `commandTimeout` itself, so `bounded` needs no timer. */
+  readonly #clientTimesOut: boolean;
+  #everReady = false;
+  #closed = false;
+
+  constructor(client: RedisClient, prefix: string, commandTimeoutMs: number) {
+    this.client = client;
+    this.prefix = prefix;
+    this.commandTimeoutMs = commandTimeoutMs;
+    const timeout = (client.options as { commandTimeout?: unknown }).commandTimeout;
+    this.#clientTimesOut = typeof timeout === 'number' && timeout > 0 && timeout <= commandTimeoutMs;
+    this.#everReady = client.status === 'ready';
+    if (!this.#everReady) client.once('ready', () => (this.#everReady = true));
+  }
+
+  /** The channel name under this store's prefix. */
+  channel(name: string): string {
+    return this.prefix + name;
+  }
+
+  /** Registers scripts on a client (idempotent: ioredis keeps one definition per name). */
+  static defineScripts(client: RedisClient, scripts: Readonly<Record<string, ScriptDefinition>>): void {
+    for (const [name, script] of Object.entries(scripts)) {
+      const definition: { lua: string; numberOfKeys: number; readOnly?: boolean } = {
+        lua: script.lua,
+        numberOfKeys: script.numberOfKeys,
+      };
+      if (script.readOnly === true) definition.readOnly = true;
+      client.defineCommand(name, definition);
+    }
+  }
+
+  /**
+   * Runs a script registered with {@link RedisContext.defineScripts}: keys first, then
+   * arguments. One round trip.
+   * @throws {StoreUnavailableError} when Redis cannot be reached in `commandTimeoutMs`.
+   */
+  run(script: string, ...keysAndArgs: (string | number)[]): Promise<unknown> {
+    const fail = this.#failFast();
+    if (fail !== undefined) return Promise.reject(fail);
+    const call = (this.client as unknown as Record<string, ScriptCall>)[script];
+    if (call === undefined) return Promise.reject(new Error(`script ${script} is not defined on this client`));
+    return this.bounded(call.apply(this.client, keysAndArgs));
+  }
+
+  /**
+   * Bounds a command's time and maps its failure with {@link toStoreError}.
+   * @throws {StoreUnavailableError}
+   */
+  bounded<T>(command: Promise<T>): Promise<T> {
+    const fail = this.#failFast();
+    if (fail !== undefined) {
+      command.catch(() => {});
+      return Promise.reject(fail);
+    }
+    if (this.#clientTimesOut) {
+      return command.then(undefined, (err: unknown) => {
+        throw toStoreError(err);
+      });
+    }
+    return timeBound(command, this.commandTimeoutMs);
+  }
+
+  /** Marks the context closed: later commands fail at once. */
+  close(): void {
+    this.#closed = true;
+  }
+
+  /**
+   * Once the client has been ready, a client that is reconnecting fails a command at once
+   * instead of queueing it: a queued lock command would otherwise run whenever the
+   * connection returns, long after its caller gave up.
+   */
+  #failFast(): StoreUnavailableError | undefined {
+    if (this.#closed) return new StoreUnavailableError('the store is closed');
+    const status = this.client.status;
+    if (status === 'ready') return undefined;
+    if (status === 'end' || status === 'close' || status === 'disconnecting') {
+      return new StoreUnavailableError(`redis: connection is ${status}`);
+    }
+    if (this.#everReady) return new StoreUnavailableError(`redis: connection is ${status}, retrying in the background`);
+    return undefined;
+  }
+}

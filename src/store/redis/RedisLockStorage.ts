@@ -1,0 +1,117 @@
+/**
+ * The Redis store's {@link LockStorage}: each method is one Lua script from `lockScripts.ts`,
+ * one round trip, on one Cluster slot.
+ */
+import { entityKey } from '../keys.js';
+import {
+  type AcquireOutcome,
+  type AcquireRequest,
+  LOCK_RELEASED_CHANNEL,
+  type LockState,
+  type LockStorage,
+} from '../LockStorage.js';
+import {
+  ACQUIRE_SCRIPT,
+  EXTEND_SCRIPT,
+  INSPECT_SCRIPT,
+  LEAVE_QUEUE_SCRIPT,
+  RAISE_TOKEN_SCRIPT,
+  RELEASE_SCRIPT,
+  type ScriptDefinition,
+} from './lockScripts.js';
+import type { RedisChangeFeed } from './RedisChangeFeed.js';
+import type { RedisContext } from './RedisContext.js';
+
+/** The lock scripts, by the command name they get on the client. */
+export const LOCK_SCRIPTS: Readonly<Record<string, ScriptDefinition>> = Object.freeze({
+  ringwayLockAcquire: ACQUIRE_SCRIPT,
+  ringwayLockExtend: EXTEND_SCRIPT,
+  ringwayLockRaiseToken: RAISE_TOKEN_SCRIPT,
+  ringwayLockRelease: RELEASE_SCRIPT,
+  ringwayLockLeaveQueue: LEAVE_QUEUE_SCRIPT,
+  ringwayLockInspect: INSPECT_SCRIPT,
+});
+
+const GRANTED_FREE = -1;
+
+/** Lock leases, fencing tokens and fair queues in Redis. */
+export class RedisLockStorage implements LockStorage {
+  readonly #ctx: RedisContext;
+  readonly #feed: RedisChangeFeed;
+  readonly #fenceRetentionMs: number;
+  readonly #channel: string;
+
+  constructor(ctx: RedisContext, feed: RedisChangeFeed, fenceRetentionMs: number) {
+    this.#ctx = ctx;
+    this.#feed = feed;
+    this.#fenceRetentionMs = fenceRetentionMs;
+    this.#channel = ctx.channel(LOCK_RELEASED_CHANNEL);
+  }
+
+  async acquire(request: AcquireRequest): Promise<AcquireOutcome> {
+    const { resource, holder } = request;
+    const prefix = this.#ctx.prefix;
+    const lease = entityKey(prefix, 'lock', resource);
+    const reply = Number(
+      await this.#ctx.run(
+        'ringwayLockAcquire',
+        lease,
+        `${lease}:fence`,
+        `${lease}:q`,
+        `${lease}:qt`,
+        holder,
+        request.ttlMs,
+        request.fair ? '1' : '0',
+        request.queueTtlMs,
+        this.#fenceRetentionMs,
+      ),
+    );
+    if (reply > 0) return { acquired: true, token: reply };
+    return { acquired: false, retryAfterMs: reply === GRANTED_FREE ? 0 : Math.max(0, -1 - reply) };
+  }
+
+  async extend(resource: string, holder: string, ttlMs: number): Promise<boolean> {
+    const lease = entityKey(this.#ctx.prefix, 'lock', resource);
+    return (await this.#ctx.run('ringwayLockExtend', lease, holder, ttlMs)) === 1;
+  }
+
+  async raiseToken(resource: string, holder: string, token: number): Promise<boolean> {
+    const lease = entityKey(this.#ctx.prefix, 'lock', resource);
+    const reply = await this.#ctx.run(
+      'ringwayLockRaiseToken',
+      lease,
+      `${lease}:fence`,
+      holder,
+      token,
+      this.#fenceRetentionMs,
+    );
+    return reply === 1;
+  }
+
+  async release(resource: string, holder: string): Promise<boolean> {
+    const lease = entityKey(this.#ctx.prefix, 'lock', resource);
+    return (await this.#ctx.run('ringwayLockRelease', lease, `${lease}:q`, holder, this.#channel, resource)) === 1;
+  }
+
+  async leaveQueue(resource: string, holder: string): Promise<void> {
+    const lease = entityKey(this.#ctx.prefix, 'lock', resource);
+    await this.#ctx.run('ringwayLockLeaveQueue', lease, `${lease}:q`, `${lease}:qt`, holder, this.#channel, resource);
+  }
+
+  async inspect(resource: string): Promise<LockState> {
+    const lease = entityKey(this.#ctx.prefix, 'lock', resource);
+    const reply = (await this.#ctx.run('ringwayLockInspect', lease, `${lease}:q`, `${lease}:qt`)) as [
+      string,
+      string,
+      number,
+      string[],
+    ];
+    const [holder, token, pttl, queue] = reply;
+    if (holder === '') return { holder: undefined, token: 0, ttlMs: 0, queue };
+    return { holder, token: Number(token), ttlMs: Math.max(0, pttl), queue };
+  }
+
+  onReleased(listener: (resource: string) => void): () => void {
+    return this.#feed.on(LOCK_RELEASED_CHANNEL, listener);
+  }
+}
