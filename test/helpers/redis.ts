@@ -1,0 +1,271 @@
+/**
+ * Redis helpers shared by every test that needs a Redis.
+ *
+ * - `redisUrl()`: the shared server, `REDIS_URL` or redis://127.0.0.1:6379.
+ * - `requireRedis()`: whether it answers. When it does not, tests skip with a loud message,
+ *   unless `REQUIRE_REDIS=1` (CI), in which case the test file fails.
+ * - `testPrefix(name)`: a key prefix unique to one test file and run, so that test files
+ *   running in parallel on the shared server never touch each other's keys;
+ *   `deletePrefix(url, prefix)` removes them afterwards.
+ * - `startRedisServer()` / `startRedisCluster()`: self-started servers on free ports that keep
+ *   nothing on disk, stopped by PID (never by name).
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+/** The shared test Redis: `REDIS_URL`, or redis://127.0.0.1:6379. */
+export function redisUrl(): string {
+  return process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+}
+
+/** Resolves true when a Redis answers PING at `url` within `timeoutMs`. */
+export async function pingRedis(url: string, timeoutMs = 1_000): Promise<boolean> {
+  const client = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/**
+ * Whether the shared Redis answers. Use with `describe.skipIf(!available)`.
+ * When it does not: prints a loud warning and returns false, or throws when
+ * `REQUIRE_REDIS=1` so that CI cannot pass without Redis.
+ */
+export async function requireRedis(what = 'Redis tests'): Promise<boolean> {
+  const url = redisUrl();
+  if (await pingRedis(url)) return true;
+  const message = `no Redis answers at ${url} (set REDIS_URL or start redis-server)`;
+  if (process.env.REQUIRE_REDIS === '1') throw new Error(`REQUIRE_REDIS=1 but ${message}`);
+  const bar = '!'.repeat(78);
+  console.warn(`\n${bar}\n!! SKIPPING ${what}: ${message}\n!! Set REQUIRE_REDIS=1 to make this a failure.\n${bar}\n`);
+  return false;
+}
+
+/** Whether `redis-server` can be started on this machine (for self-started servers). */
+export function haveRedisServerBinary(): boolean {
+  return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+/** A key prefix unique to this test file and run, e.g. `test:store-redis:4711:9f3a1c:`. */
+export function testPrefix(name: string): string {
+  return `test:${name}:${process.pid}:${randomBytes(3).toString('hex')}:`;
+}
+
+/** Deletes every key under `prefix` (SCAN + UNLINK), e.g. in afterAll. */
+export async function deletePrefix(url: string, prefix: string): Promise<void> {
+  const client = new Redis(url, { maxRetriesPerRequest: 1 });
+  client.on('error', () => {});
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) await client.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** A free TCP port on 127.0.0.1 (and, for cluster nodes, its bus port + 10000). */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const address = server.address();
+        const p = typeof address === 'object' && address !== null ? address.port : 0;
+        server.close(() => resolve(p));
+      });
+    });
+    if (port > 0 && port + 10_000 < 65_536) return port;
+  }
+}
+
+/** A redis-server this test started. */
+export interface RedisServer {
+  readonly url: string;
+  readonly port: number;
+  /** PID of the running server (changes on restart). */
+  readonly pid: number;
+  /** Kills the server (SIGKILL: nothing is saved, as in a crash) and waits until it is gone. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port, empty (it keeps nothing on disk). */
+  start(): Promise<void>;
+  /** stop() then start(). */
+  restart(): Promise<void>;
+}
+
+/** Options of {@link startRedisServer}. */
+export interface StartRedisOptions {
+  /** Port to use. @default a free one */
+  port?: number;
+  /** Extra redis-server arguments, e.g. ['--cluster-enabled', 'yes']. @default [] */
+  args?: string[];
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts `redis-server --port P --save "" --appendonly no --daemonize yes --pidfile F` in a
+ * temporary directory and waits until it answers PING.
+ */
+export async function startRedisServer(options: StartRedisOptions = {}): Promise<RedisServer> {
+  const port = options.port ?? (await freePort());
+  const dir = mkdtempSync(join(tmpdir(), `ringway-redis-${port}-`));
+  const pidfile = join(dir, 'redis.pid');
+  const url = `redis://127.0.0.1:${port}`;
+  let pid = 0;
+
+  const start = async () => {
+    rmSync(pidfile, { force: true });
+    const run = spawnSync(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--daemonize',
+        'yes',
+        '--pidfile',
+        pidfile,
+        '--dir',
+        dir,
+        '--logfile',
+        join(dir, 'redis.log'),
+        ...(options.args ?? []),
+      ],
+      { encoding: 'utf8' },
+    );
+    if (run.status !== 0) throw new Error(`redis-server failed to start on ${port}: ${run.stderr}${run.stdout}`);
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      try {
+        pid = Number(readFileSync(pidfile, 'utf8').trim());
+      } catch {
+        pid = 0;
+      }
+      if (pid > 0 && (await pingRedis(url, 300))) return;
+      await sleep(20);
+    }
+    throw new Error(`redis-server on ${port} did not answer within 10 s`);
+  };
+
+  const stop = async () => {
+    if (pid === 0 || !alive(pid)) return;
+    process.kill(pid, 'SIGKILL');
+    const deadline = Date.now() + 5_000;
+    while (alive(pid) && Date.now() < deadline) await sleep(10);
+    pid = 0;
+  };
+
+  await start();
+  return {
+    url,
+    port,
+    get pid() {
+      return pid;
+    },
+    stop,
+    start,
+    async restart() {
+      await stop();
+      await start();
+    },
+  };
+}
+
+/** A Redis Cluster of self-started masters (no replicas). */
+export interface RedisCluster {
+  readonly nodes: readonly RedisServer[];
+  /** `{ host, port }` of every node, for `new Cluster(...)`. */
+  readonly startupNodes: readonly { host: string; port: number }[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `masters` cluster-enabled servers and joins them with
+ * `redis-cli --cluster create ... --cluster-yes`; waits until every node reports
+ * `cluster_state:ok`. Throws (after stopping what it started) when that takes over `timeoutMs`.
+ */
+export async function startRedisCluster(masters = 3, timeoutMs = 20_000): Promise<RedisCluster> {
+  const nodes: RedisServer[] = [];
+  const stopAll = async () => {
+    for (const node of nodes) await node.stop();
+  };
+  try {
+    for (let i = 0; i < masters; i++) {
+      const port = await freePort();
+      nodes.push(
+        await startRedisServer({
+          port,
+          args: [
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            `nodes-${port}.conf`,
+            '--cluster-node-timeout',
+            '2000',
+          ],
+        }),
+      );
+    }
+    const create = spawnSync(
+      'redis-cli',
+      ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'],
+      { encoding: 'utf8', timeout: timeoutMs },
+    );
+    if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stderr}${create.stdout}`);
+    const deadline = Date.now() + timeoutMs;
+    for (const node of nodes) {
+      const client = new Redis(node.url, { maxRetriesPerRequest: 1 });
+      client.on('error', () => {});
+      try {
+        for (;;) {
+          const info = String(await client.call('CLUSTER', 'INFO'));
+          if (info.includes('cluster_state:ok')) break;
+          if (Date.now() > deadline) throw new Error(`cluster node ${node.port} not ok within ${timeoutMs} ms`);
+          await sleep(50);
+        }
+      } finally {
+        client.disconnect();
+      }
+    }
+    return { nodes, startupNodes: nodes.map((n) => ({ host: '127.0.0.1', port: n.port })), stop: stopAll };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

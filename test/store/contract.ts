@@ -1,0 +1,326 @@
+/**
+ * The store contract: every backend (memory, Redis standalone, Sentinel, Cluster) must pass
+ * these same tests. Each backend's test file calls `run(name, makeStore)`.
+ *
+ * Tests never assert how long something took; where expiry matters they wait well past a
+ * short ttl and check the outcome.
+ */
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StoreUnavailableError } from '../../src/errors.js';
+import type { AcquireRequest } from '../../src/store/LockStorage.js';
+import type { Store } from '../../src/store/Store.js';
+
+/** Makes a fresh store (its own key prefix on a shared server). */
+export type MakeStore = () => Promise<Store>;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+let counter = 0;
+/** A resource name no other test uses. */
+const fresh = (what: string) => `${what}:${++counter}:${Math.random().toString(36).slice(2, 8)}`;
+
+function req(resource: string, holder: string, extra: Partial<AcquireRequest> = {}): AcquireRequest {
+  return { resource, holder, ttlMs: 10_000, fair: false, queueTtlMs: 10_000, ...extra };
+}
+
+/** Waits until `check()` is true, polling; fails after `ms`. */
+async function eventually(check: () => boolean, ms = 3_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(5);
+  }
+}
+
+/** Runs the store contract against the backend `makeStore` creates. */
+export function run(name: string, makeStore: MakeStore): void {
+  describe(`store contract: ${name}`, () => {
+    let store: Store;
+    beforeAll(async () => {
+      store = await makeStore();
+    });
+    afterAll(async () => {
+      await store.close();
+    });
+
+    describe('shared pieces', () => {
+      it('time() is the store clock in ms since the epoch', async () => {
+        const t = await store.time();
+        expect(Number.isInteger(t)).toBe(true);
+        // Same machine: the store clock and ours agree to well within a minute.
+        expect(Math.abs(t - Date.now())).toBeLessThan(60_000);
+      });
+
+      it('changes: a subscriber receives what is published, until it unsubscribes', async () => {
+        const channel = fresh('chan');
+        const got: string[] = [];
+        const other: string[] = [];
+        const off = await store.changes.subscribe(channel, (m) => got.push(m));
+        const offOther = await store.changes.subscribe(`${channel}-other`, (m) => other.push(m));
+        await store.changes.publish(channel, 'one');
+        await store.changes.publish(channel, 'two');
+        await eventually(() => got.length === 2);
+        expect(got).toEqual(['one', 'two']);
+        expect(other).toEqual([]);
+        await off();
+        await off(); // twice is harmless
+        await store.changes.publish(channel, 'three');
+        await store.changes.publish(`${channel}-other`, 'x');
+        await eventually(() => other.length === 1);
+        expect(got).toEqual(['one', 'two']);
+        await offOther();
+      });
+
+      it('changes: two subscribers of one channel both receive', async () => {
+        const channel = fresh('chan');
+        const a: string[] = [];
+        const b: string[] = [];
+        const offA = await store.changes.subscribe(channel, (m) => a.push(m));
+        const offB = await store.changes.subscribe(channel, (m) => b.push(m));
+        await store.changes.publish(channel, 'hello');
+        await eventually(() => a.length === 1 && b.length === 1);
+        await offA();
+        await store.changes.publish(channel, 'again');
+        await eventually(() => b.length === 2);
+        expect(a).toEqual(['hello']);
+        await offB();
+      });
+    });
+
+    describe('locks', () => {
+      it('grants a free resource with a positive token and refuses a second holder', async () => {
+        const r = fresh('lock');
+        const a = await store.locks.acquire(req(r, 'a', { ttlMs: 5_000 }));
+        expect(a.acquired).toBe(true);
+        if (!a.acquired) return;
+        expect(Number.isSafeInteger(a.token) && a.token > 0).toBe(true);
+        const b = await store.locks.acquire(req(r, 'b'));
+        expect(b.acquired).toBe(false);
+        if (b.acquired) return;
+        expect(b.retryAfterMs).toBeGreaterThan(0);
+        expect(b.retryAfterMs).toBeLessThanOrEqual(5_000);
+        const state = await store.locks.inspect(r);
+        expect(state.holder).toBe('a');
+        expect(state.token).toBe(a.token);
+        expect(state.ttlMs).toBeGreaterThan(0);
+      });
+
+      it('the same holder id cannot take a held resource twice (no re-entry)', async () => {
+        const r = fresh('lock');
+        expect((await store.locks.acquire(req(r, 'a'))).acquired).toBe(true);
+        expect((await store.locks.acquire(req(r, 'a'))).acquired).toBe(false);
+      });
+
+      it('extend and release act only for the holder; releasing twice is harmless', async () => {
+        const r = fresh('lock');
+        await store.locks.acquire(req(r, 'a'));
+        expect(await store.locks.extend(r, 'b', 10_000)).toBe(false);
+        expect(await store.locks.release(r, 'b')).toBe(false);
+        expect((await store.locks.inspect(r)).holder).toBe('a');
+        expect(await store.locks.extend(r, 'a', 20_000)).toBe(true);
+        expect((await store.locks.inspect(r)).ttlMs).toBeGreaterThan(10_000);
+        expect(await store.locks.release(r, 'a')).toBe(true);
+        expect(await store.locks.release(r, 'a')).toBe(false);
+        expect(await store.locks.extend(r, 'a', 10_000)).toBe(false);
+        const state = await store.locks.inspect(r);
+        expect(state).toEqual({ holder: undefined, token: 0, ttlMs: 0, queue: [] });
+      });
+
+      it('a lease ends after its ttl: another holder gets it, the old one cannot extend or release', async () => {
+        const r = fresh('lock');
+        const a = await store.locks.acquire(req(r, 'a', { ttlMs: 40 }));
+        await sleep(150);
+        expect(await store.locks.extend(r, 'a', 10_000)).toBe(false);
+        const b = await store.locks.acquire(req(r, 'b'));
+        expect(b.acquired).toBe(true);
+        expect(await store.locks.release(r, 'a')).toBe(false);
+        expect((await store.locks.inspect(r)).holder).toBe('b');
+        if (a.acquired && b.acquired) expect(b.token).toBeGreaterThan(a.token);
+      });
+
+      it('extend pushes the end of the lease out', async () => {
+        const r = fresh('lock');
+        await store.locks.acquire(req(r, 'a', { ttlMs: 100 }));
+        for (let i = 0; i < 4; i++) {
+          await sleep(50);
+          expect(await store.locks.extend(r, 'a', 100)).toBe(true);
+        }
+        expect((await store.locks.acquire(req(r, 'b'))).acquired).toBe(false);
+      });
+
+      it('tokens strictly increase per resource, over releases and expiries', async () => {
+        const r = fresh('lock');
+        const other = fresh('lock');
+        let last = 0;
+        for (let i = 0; i < 30; i++) {
+          const got = await store.locks.acquire(req(r, `h${i}`, { ttlMs: i % 5 === 0 ? 1 : 10_000 }));
+          expect(got.acquired).toBe(true);
+          if (!got.acquired) return;
+          expect(got.token).toBeGreaterThan(last);
+          last = got.token;
+          if (i % 5 === 0) await sleep(5);
+          else await store.locks.release(r, `h${i}`);
+          // Another resource's grants do not disturb this one's order.
+          const o = await store.locks.acquire(req(other, `o${i}`));
+          if (o.acquired) await store.locks.release(other, `o${i}`);
+        }
+      });
+
+      it('raiseToken lifts the holder token and every later token above it', async () => {
+        const r = fresh('lock');
+        const a = await store.locks.acquire(req(r, 'a'));
+        if (!a.acquired) throw new Error('not acquired');
+        const high = a.token + 5_000_000;
+        expect(await store.locks.raiseToken(r, 'b', high)).toBe(false);
+        expect(await store.locks.raiseToken(r, 'a', high)).toBe(true);
+        expect((await store.locks.inspect(r)).token).toBe(high);
+        expect(await store.locks.raiseToken(r, 'a', a.token)).toBe(true); // never lowers
+        expect((await store.locks.inspect(r)).token).toBe(high);
+        await store.locks.release(r, 'a');
+        const b = await store.locks.acquire(req(r, 'b'));
+        if (!b.acquired) throw new Error('not acquired');
+        expect(b.token).toBe(high + 1);
+      });
+
+      it('resource names with braces, # and non-ASCII characters stay distinct', async () => {
+        const names = ['a{b}c', '{x}', '#abc', 'ключ:7', 'a}b{', `${'n'.repeat(900)}{`, 'plain'];
+        for (const n of names) expect((await store.locks.acquire(req(n + counter, 'h'))).acquired).toBe(true);
+        for (const n of names) {
+          const state = await store.locks.inspect(n + counter);
+          expect(state.holder).toBe('h');
+          expect(await store.locks.release(n + counter, 'h')).toBe(true);
+        }
+      });
+
+      it('onReleased announces a release that waiters are waiting for', async () => {
+        const r = fresh('lock');
+        const quiet = fresh('lock');
+        const seen: string[] = [];
+        const off = store.locks.onReleased((resource) => seen.push(resource));
+        // The Redis backend subscribes in the background: give it a moment.
+        await sleep(100);
+        await store.locks.acquire(req(quiet, 'a'));
+        await store.locks.release(quiet, 'a'); // nobody waited: no announcement needed
+        await store.locks.acquire(req(r, 'a'));
+        expect((await store.locks.acquire(req(r, 'b'))).acquired).toBe(false);
+        await store.locks.release(r, 'a');
+        await eventually(() => seen.includes(r));
+        expect(seen).not.toContain(quiet);
+        off();
+      });
+
+      describe('fair queue', () => {
+        it('grants in arrival order; a waiter out of turn and plain acquirers wait', async () => {
+          const r = fresh('fair');
+          await store.locks.acquire(req(r, 'a'));
+          for (const w of ['b', 'c', 'd']) {
+            expect((await store.locks.acquire(req(r, w, { fair: true }))).acquired).toBe(false);
+          }
+          expect((await store.locks.inspect(r)).queue).toEqual(['b', 'c', 'd']);
+          // Polling again keeps the place, it does not queue twice.
+          await store.locks.acquire(req(r, 'c', { fair: true }));
+          expect((await store.locks.inspect(r)).queue).toEqual(['b', 'c', 'd']);
+          await store.locks.release(r, 'a');
+          const early = await store.locks.acquire(req(r, 'c', { fair: true }));
+          expect(early).toEqual({ acquired: false, retryAfterMs: 0 });
+          expect((await store.locks.acquire(req(r, 'plain'))).acquired).toBe(false);
+          expect((await store.locks.acquire(req(r, 'b', { fair: true }))).acquired).toBe(true);
+          expect((await store.locks.inspect(r)).queue).toEqual(['c', 'd']);
+          await store.locks.release(r, 'b');
+          expect((await store.locks.acquire(req(r, 'c', { fair: true }))).acquired).toBe(true);
+          await store.locks.release(r, 'c');
+          expect((await store.locks.acquire(req(r, 'd', { fair: true }))).acquired).toBe(true);
+          expect((await store.locks.inspect(r)).queue).toEqual([]);
+          await store.locks.release(r, 'd');
+          expect((await store.locks.acquire(req(r, 'plain'))).acquired).toBe(true);
+        });
+
+        it('a waiter that stops polling loses its place after queueTtlMs', async () => {
+          const r = fresh('fair');
+          await store.locks.acquire(req(r, 'a'));
+          await store.locks.acquire(req(r, 'dead', { fair: true, queueTtlMs: 40 }));
+          await store.locks.acquire(req(r, 'live', { fair: true, queueTtlMs: 10_000 }));
+          await store.locks.release(r, 'a');
+          await sleep(150);
+          expect((await store.locks.inspect(r)).queue).toEqual(['live']);
+          expect((await store.locks.acquire(req(r, 'live', { fair: true }))).acquired).toBe(true);
+        });
+
+        it('leaveQueue gives the place up and wakes the next waiter of a free resource', async () => {
+          const r = fresh('fair');
+          const seen: string[] = [];
+          const off = store.locks.onReleased((resource) => seen.push(resource));
+          await sleep(100);
+          await store.locks.acquire(req(r, 'a'));
+          await store.locks.acquire(req(r, 'b', { fair: true }));
+          await store.locks.acquire(req(r, 'c', { fair: true }));
+          await store.locks.release(r, 'a');
+          await eventually(() => seen.includes(r));
+          seen.length = 0;
+          await store.locks.leaveQueue(r, 'b');
+          await store.locks.leaveQueue(r, 'b'); // twice is harmless
+          await store.locks.leaveQueue(r, 'nobody');
+          await eventually(() => seen.includes(r));
+          expect((await store.locks.inspect(r)).queue).toEqual(['c']);
+          expect((await store.locks.acquire(req(r, 'c', { fair: true }))).acquired).toBe(true);
+          off();
+        });
+      });
+
+      it('model check: at most one holder, tokens increase (fast-check, no expiry)', async () => {
+        type Op = { kind: 'acquire' | 'extend' | 'release'; who: number; fair: boolean };
+        const op = fc.record({
+          kind: fc.constantFrom<Op['kind']>('acquire', 'extend', 'release'),
+          who: fc.integer({ min: 0, max: 3 }),
+          fair: fc.boolean(),
+        });
+        await fc.assert(
+          fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 25 }), async (ops) => {
+            const r = fresh('model');
+            let holder: number | undefined;
+            const queue: number[] = [];
+            let lastToken = 0;
+            for (const { kind, who, fair } of ops) {
+              const id = `w${who}`;
+              if (kind === 'acquire') {
+                const got = await store.locks.acquire(req(r, id, { fair }));
+                const turn = queue.length === 0 || queue[0] === who;
+                const expected = holder === undefined && turn;
+                expect(got.acquired).toBe(expected);
+                if (got.acquired) {
+                  expect(got.token).toBeGreaterThan(lastToken);
+                  lastToken = got.token;
+                  holder = who;
+                  if (queue[0] === who) queue.shift();
+                } else if (fair && !queue.includes(who)) {
+                  queue.push(who);
+                }
+              } else if (kind === 'extend') {
+                expect(await store.locks.extend(r, id, 10_000)).toBe(holder === who);
+              } else {
+                expect(await store.locks.release(r, id)).toBe(holder === who);
+                if (holder === who) holder = undefined;
+              }
+              const state = await store.locks.inspect(r);
+              expect(state.holder).toBe(holder === undefined ? undefined : `w${holder}`);
+              expect(state.queue).toEqual(queue.map((w) => `w${w}`));
+            }
+          }),
+          { numRuns: 25 },
+        );
+      });
+    });
+
+    it('close(): closed is true, calls fail with StoreUnavailableError, closing twice is harmless', async () => {
+      const own = await makeStore();
+      expect(own.closed).toBe(false);
+      await own.close();
+      await own.close();
+      expect(own.closed).toBe(true);
+      await expect(own.locks.acquire(req(fresh('x'), 'a'))).rejects.toBeInstanceOf(StoreUnavailableError);
+      await expect(own.time()).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+      await expect(own.changes.publish('c', 'm')).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+    });
+  });
+}

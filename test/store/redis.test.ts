@@ -1,0 +1,116 @@
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { InvalidOptionError, StoreUnavailableError } from '../../src/errors.js';
+import { redisStore } from '../../src/store/redis/RedisStore.js';
+import type { RestartEvent } from '../../src/store/Store.js';
+import {
+  deletePrefix,
+  haveRedisServerBinary,
+  type RedisServer,
+  redisUrl,
+  requireRedis,
+  startRedisServer,
+  testPrefix,
+} from '../helpers/redis.js';
+import { run } from './contract.js';
+
+const available = await requireRedis('store contract on Redis');
+const prefix = testPrefix('store-redis');
+
+describe.skipIf(!available)('redis store', () => {
+  afterAll(() => deletePrefix(redisUrl(), prefix));
+
+  run('redis (URL)', async () => redisStore(redisUrl(), { prefix }));
+  run('redis (client passed in)', async () => {
+    const client = new Redis(redisUrl());
+    const store = redisStore(client, { prefix });
+    const close = store.close.bind(store);
+    // The caller owns the client: closing the store leaves it open.
+    return Object.assign(store, {
+      close: async () => {
+        await close();
+        expect(client.status).not.toBe('end');
+        client.disconnect();
+      },
+    });
+  });
+
+  it('every key of one resource carries one hash tag', async () => {
+    const store = redisStore(redisUrl(), { prefix });
+    const client = new Redis(redisUrl());
+    try {
+      const r = `tag:${Date.now()}`;
+      await store.locks.acquire({ resource: r, holder: 'a', ttlMs: 5_000, fair: false, queueTtlMs: 5_000 });
+      await store.locks.acquire({ resource: r, holder: 'b', ttlMs: 5_000, fair: true, queueTtlMs: 5_000 });
+      const keys = (await client.keys(`${prefix}lock:{${r}}*`)).sort();
+      expect(keys).toEqual([
+        `${prefix}lock:{${r}}`,
+        `${prefix}lock:{${r}}:fence`,
+        `${prefix}lock:{${r}}:q`,
+        `${prefix}lock:{${r}}:qt`,
+      ]);
+      const slots = new Set(
+        await Promise.all(keys.map((k) => client.call('CLUSTER', 'KEYSLOT', k).catch(() => 'n/a'))),
+      );
+      expect(slots.size).toBe(1);
+    } finally {
+      client.disconnect();
+      await store.close();
+    }
+  });
+
+  it('rejects bad arguments and options', () => {
+    expect(() => redisStore('http://x')).toThrow(InvalidOptionError);
+    expect(() => redisStore(42 as unknown as string)).toThrow(TypeError);
+    expect(() => redisStore(redisUrl(), { prefix: 'a{b' })).toThrow(/prefix/);
+    expect(() => redisStore(redisUrl(), { commandTimeoutMs: 0 })).toThrow(/commandTimeoutMs/);
+    expect(() => redisStore(redisUrl(), { fenceRetentionMs: 1.5 })).toThrow(/fenceRetentionMs/);
+  });
+});
+
+describe.skipIf(!haveRedisServerBinary())('redis store against a server that dies', () => {
+  let server: RedisServer;
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('fails with StoreUnavailableError instead of hanging, and works again after a restart', async () => {
+    server = await startRedisServer();
+    const store = redisStore(server.url, { commandTimeoutMs: 500, redisOptions: { retryStrategy: () => 50 } });
+    const req = { resource: 'r', holder: 'a', ttlMs: 10_000, fair: false, queueTtlMs: 1_000 };
+    const first = await store.locks.acquire(req);
+    expect(first.acquired).toBe(true);
+    await server.stop();
+    await expect(store.locks.acquire({ ...req, holder: 'b' })).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(store.time()).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+    await server.start();
+    // Back, empty: the old lease is gone, and the token continues above the old one.
+    let second: Awaited<ReturnType<typeof store.locks.acquire>> | undefined;
+    for (let i = 0; i < 100 && second === undefined; i++) {
+      second = await store.locks.acquire({ ...req, holder: 'b' }).catch(() => undefined);
+      if (second === undefined) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(second?.acquired).toBe(true);
+    if (first.acquired && second?.acquired) expect(second.token).toBeGreaterThan(first.token);
+    await store.close();
+  });
+
+  it('reports a restart (new run id) to onRestart listeners', async () => {
+    server ??= await startRedisServer();
+    const store = redisStore(server.url, { commandTimeoutMs: 500, redisOptions: { retryStrategy: () => 50 } });
+    const events: RestartEvent[] = [];
+    store.onRestart((e) => events.push(e));
+    const removed: RestartEvent[] = [];
+    store.onRestart((e) => removed.push(e))();
+    await store.time();
+    await new Promise((r) => setTimeout(r, 100)); // the first run id is read after connecting
+    await server.restart();
+    const deadline = Date.now() + 10_000;
+    while (events.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(events).toHaveLength(1);
+    expect(events[0]!.runId).not.toBe(events[0]!.previousRunId);
+    expect(events[0]!.server).toBe(`127.0.0.1:${server.port}`);
+    expect(removed).toHaveLength(0);
+    await store.close();
+  });
+});
