@@ -8,6 +8,26 @@
  * name, so every process that builds a ring from the same members, in any order, builds the
  * same ring.
  *
+ * `hash: 'ketama'` places points and keys as libketama and the `hashring` npm package (3.x,
+ * default options) do, so a fleet already keyed that way keeps every key where it is. With
+ * N servers of total weight W, server s gets floor(w_s / W x (vnodes / 4) x N) MD5 digests
+ * of `${id}-${i}`, each giving 4 points (its little-endian 32-bit words); a key sits at the
+ * first 4 bytes of its MD5, read the same way. Differences from the other modes, all
+ * inherited from ketama:
+ * - `vnodes` is the number of points of a server of average weight and must be a multiple
+ *   of 4 (the default 160 is libketama's and hashring's 40 digests x 4); any other value v
+ *   matches hashring built with `{ 'vnode count': v / 4 }`.
+ * - Point counts depend on the total weight, so `add` and `remove` rebuild the whole ring
+ *   (every server's points are recomputed, as hashring does), and a node's count may be 0.
+ * - Equal 32-bit positions (P points give about P^2 / 2^33 equal pairs: ~3 for 1000
+ *   servers of 160 points) keep member order, the order nodes were given and added, as
+ *   hashring's stable sort does, and a key on such a position goes to the first of them.
+ *   Members therefore keep their order: `nodes` and `toJSON()` list them in it, and two
+ *   processes must list the same servers in the same order to agree on every key, as with
+ *   hashring itself.
+ * - Weights are summed in member order, as hashring does; integer weights (libketama's
+ *   memory sizes) make the result independent of that order.
+ *
  * @example
  * ```ts
  * const ring = new HashRing({ nodes: ['cache-a', { id: 'cache-b', weight: 2 }] });
@@ -15,12 +35,12 @@
  * ring.getN('user:42', 2);    // both, in clockwise order: a replica preference list
  * ```
  */
-import { InvalidOptionError } from '../errors.js';
+import { describe, InvalidOptionError } from '../errors.js';
 import { checkInt, checkName, checkNumber, checkOneOf } from '../validate.js';
 import { type Key, NO_OWNER, type WasmCore, wasmCore } from '../wasm/index.js';
 
-/** Hash functions a ring can use. */
-export const RING_HASHES = ['xxh64', 'xxh32'] as const;
+/** Hash functions a ring can use; `ketama` is MD5 placed as libketama and `hashring` place it. */
+export const RING_HASHES = ['xxh64', 'xxh32', 'ketama'] as const;
 export type RingHash = (typeof RING_HASHES)[number];
 
 /** A node given to the ring: its id, or its id and weight. */
@@ -30,12 +50,14 @@ export type RingNodeInput = string | { readonly id: string; readonly weight?: nu
 export interface RingOptions {
   /**
    * Points per unit of weight. More points spread keys more evenly and cost memory and
-   * build time (12 bytes per point).
+   * build time (12 bytes per point). With `hash: 'ketama'`: points of a server of average
+   * weight, a multiple of 4 (hashring's `'vnode count'` is vnodes / 4).
    * @default 160
    */
   vnodes?: number;
   /**
-   * Hash of keys and points: `xxh64` (Envoy's), or `xxh32`.
+   * Hash of keys and points: `xxh64` (Envoy's), `xxh32`, or `ketama` (MD5, libketama's and
+   * the `hashring` package's placement; see the module comment).
    * @default 'xxh64'
    */
   hash?: RingHash;
@@ -71,7 +93,13 @@ export const MAX_POINTS_PER_NODE = 1_000_000;
 /** Longest node id, in UTF-16 code units. */
 export const MAX_NODE_ID_LENGTH = 1024;
 
-const HASH_KIND: Record<RingHash, number> = { xxh64: 0, xxh32: 1 };
+const HASH_KIND: Record<RingHash, number> = { xxh64: 0, xxh32: 1, ketama: 2 };
+
+/** Default `c` of {@link HashRing.getBounded}: no node takes more than 1.25 x the average. */
+export const DEFAULT_BOUNDED_LOAD_FACTOR = 1.25;
+
+/** Current loads for {@link HashRing.getBounded}: node id -> load; a missing node has 0. */
+export type RingLoads = ReadonlyMap<string, number> | Readonly<Record<string, number>>;
 
 /**
  * Merges defaults into `partial`, validates every field and freezes the result.
@@ -83,11 +111,14 @@ export function resolveRingOptions(partial: RingOptions = {}): ResolvedRingOptio
   }
   const vnodes = checkInt('vnodes', partial.vnodes ?? DEFAULT_RING_OPTIONS.vnodes, 1, MAX_POINTS_PER_NODE);
   const hash = checkOneOf('hash', partial.hash ?? DEFAULT_RING_OPTIONS.hash, RING_HASHES);
+  if (hash === 'ketama' && vnodes % 4 !== 0) {
+    throw new InvalidOptionError('vnodes', vnodes, "must be a multiple of 4 with hash 'ketama' (4 points per digest)");
+  }
   const input = partial.nodes ?? [];
   if (!Array.isArray(input)) throw new InvalidOptionError('nodes', input, 'must be an array');
   const seen = new Set<string>();
   const nodes = input.map((node: unknown, i) => {
-    const resolved = resolveNode(`nodes[${i}]`, node, vnodes);
+    const resolved = resolveNode(`nodes[${i}]`, node, vnodes, hash);
     if (seen.has(resolved.id)) throw new InvalidOptionError(`nodes[${i}].id`, resolved.id, 'must be unique');
     seen.add(resolved.id);
     return Object.freeze(resolved);
@@ -95,7 +126,7 @@ export function resolveRingOptions(partial: RingOptions = {}): ResolvedRingOptio
   return Object.freeze({ vnodes, hash, nodes: Object.freeze(nodes) });
 }
 
-function resolveNode(field: string, node: unknown, vnodes: number): { id: string; weight: number } {
+function resolveNode(field: string, node: unknown, vnodes: number, hash: RingHash): { id: string; weight: number } {
   if (typeof node === 'string') return { id: checkName(field, node, MAX_NODE_ID_LENGTH), weight: 1 };
   if (typeof node !== 'object' || node === null) {
     throw new InvalidOptionError(field, node, 'must be a node id or { id, weight }');
@@ -103,13 +134,14 @@ function resolveNode(field: string, node: unknown, vnodes: number): { id: string
   const { id, weight } = node as { id?: unknown; weight?: unknown };
   return {
     id: checkName(`${field}.id`, id, MAX_NODE_ID_LENGTH),
-    weight: checkWeight(`${field}.weight`, weight ?? 1, vnodes),
+    weight: checkWeight(`${field}.weight`, weight ?? 1, vnodes, hash),
   };
 }
 
-function checkWeight(field: string, weight: unknown, vnodes: number): number {
+function checkWeight(field: string, weight: unknown, vnodes: number, hash: RingHash): number {
   checkNumber(field, weight, 0, MAX_POINTS_PER_NODE, true);
-  if (pointCount(vnodes, weight as number) > MAX_POINTS_PER_NODE) {
+  // Ketama weights are relative (libketama's are memory sizes): points come from shares.
+  if (hash !== 'ketama' && pointCount(vnodes, weight as number) > MAX_POINTS_PER_NODE) {
     throw new InvalidOptionError(field, weight, `gives more than ${MAX_POINTS_PER_NODE} points at vnodes=${vnodes}`);
   }
   return weight as number;
@@ -169,6 +201,8 @@ export class HashRing {
   /** Scratch for getN: marks[slot] === stamp when the slot was already taken. */
   private marks = new Uint32Array(0);
   private stamp = 0;
+  /** Scratch for getBounded: the load of each slot. */
+  private slotLoads = new Float64Array(0);
 
   /**
    * @throws {InvalidOptionError} when an option is out of range or a node id repeats.
@@ -183,7 +217,8 @@ export class HashRing {
     const u32 = this.core.u32;
     u32.fill(0, desc >>> 2, (desc >>> 2) + 6);
     u32[(desc >>> 2) + D_KIND] = this.kind;
-    this.bulkBuild(this.options.nodes);
+    if (this.options.hash === 'ketama') this.ketamaBuild(this.options.nodes);
+    else this.bulkBuild(this.options.nodes);
   }
 
   /** Rebuilds a ring from {@link HashRing.toJSON} output. */
@@ -224,13 +259,19 @@ export class HashRing {
 
   /**
    * Adds a node: its points are hashed, sorted and merged into the table (no rebuild of
-   * the others). Only keys that now map to the new node move.
+   * the others). Only keys that now map to the new node move. In ketama mode the whole ring
+   * is rebuilt (point counts depend on the total weight) and the node joins the end of the
+   * member order.
    * @throws {InvalidOptionError} on a bad id or weight, or an id already present.
    */
   add(id: string, options: RingNodeOptions = {}): this {
     checkName('id', id, MAX_NODE_ID_LENGTH);
-    const weight = checkWeight('weight', options.weight ?? 1, this.options.vnodes);
+    const weight = checkWeight('weight', options.weight ?? 1, this.options.vnodes, this.options.hash);
     if (this.slots.has(id)) throw new InvalidOptionError('id', id, 'is already in the ring');
+    if (this.options.hash === 'ketama') {
+      this.ketamaRebuild([...this.members(), { id, weight }]);
+      return this;
+    }
     const core = this.core;
     const mem = this.mem;
     const slot = this.addSlot(id, weight);
@@ -269,10 +310,16 @@ export class HashRing {
 
   /**
    * Removes a node and its points. Only the keys it owned move. Returns whether it was there.
+   * In ketama mode the whole ring is rebuilt, as `add` does, and keys of other nodes can move
+   * too (every share grows).
    */
   remove(id: string): boolean {
     const slot = this.slots.get(id);
     if (slot === undefined) return false;
+    if (this.options.hash === 'ketama') {
+      this.ketamaRebuild(this.members().filter((node) => node.id !== id));
+      return true;
+    }
     const last = this.ids.length - 1;
     const mem = this.mem;
     this.points = this.core.exports.ringRemoveOwner(mem.pos, mem.own, this.points, slot, last) >>> 0;
@@ -337,6 +384,69 @@ export class HashRing {
   }
 
   /**
+   * Consistent hashing with bounded loads (Mirrokni, Thorup, Zadimoghaddam, "Consistent
+   * Hashing with Bounded Loads", SODA 2018, arXiv:1608.01350): the first node clockwise
+   * from the key whose load, with this key added, stays within ceil(c x average), that is
+   * load + 1 <= ceil(c x (total + 1) / size), where total sums the loads of the ring's
+   * nodes. With c = 1 + e no node ever holds more than ceil((1 + e) x average) of the keys
+   * placed this way, and the paper bounds the keys that move on a change by O(1 / e^2)
+   * times the ideal. The bound is the same for every node, whatever its weight.
+   *
+   * The caller keeps the loads (e.g. open connections per node) and passes them in; a node
+   * missing from `loads` has load 0 and ids not in the ring are ignored. A node is always
+   * found: at most `size` - 1 nodes can be at the bound (except, in ketama mode, when a node
+   * has no points; then the key goes to `get(key)`). Costs one pass over the ring's nodes
+   * to sum the loads, plus the walk.
+   *
+   * @param c the load factor, finite and > 1. @default 1.25
+   * @returns the node, or undefined on an empty ring.
+   * @throws {InvalidOptionError} when `c` is not a finite number > 1, or a load is not a
+   *   finite number >= 0 (the field names the node).
+   * @throws {TypeError} when the key is neither a string nor bytes, or `loads` is neither a
+   *   Map nor a plain object.
+   */
+  getBounded(key: Key, loads: RingLoads, c: number = DEFAULT_BOUNDED_LOAD_FACTOR): string | undefined {
+    checkNumber('c', c, 1, Number.MAX_VALUE, true);
+    const read = loadReader(loads);
+    const core = this.core;
+    const len = core.writeKey(key);
+    const size = this.ids.length;
+    if (size === 0) return undefined;
+    if (this.slotLoads.length < size) this.slotLoads = new Float64Array(Math.max(16, size * 2));
+    const slotLoads = this.slotLoads;
+    let total = 0;
+    for (let slot = 0; slot < size; slot++) {
+      const id = this.ids[slot] as string;
+      const raw = read(id);
+      const load = raw === undefined ? 0 : raw;
+      if (typeof load !== 'number' || !Number.isFinite(load) || load < 0) {
+        throw new InvalidOptionError(`loads[${JSON.stringify(id)}]`, load, 'must be a finite number >= 0');
+      }
+      slotLoads[slot] = load;
+      total += load;
+    }
+    const bound = Math.ceil((c * (total + 1)) / size);
+    const first = core.exports.ringIndexOf(this.mem.desc, core.scratchPtr, len) >>> 0;
+    const marks = this.nextMarks();
+    const stamp = this.stamp;
+    const own = core.u32;
+    const base = this.mem.own >>> 2;
+    const points = this.points;
+    let i = first;
+    let seen = 0;
+    for (let steps = 0; steps < points && seen < size; steps++) {
+      const slot = own[base + i] as number;
+      if (marks[slot] !== stamp) {
+        marks[slot] = stamp;
+        if ((slotLoads[slot] as number) + 1 <= bound) return this.ids[slot];
+        seen++;
+      }
+      i = i + 1 === points ? 0 : i + 1;
+    }
+    return this.ids[own[base + first] as number];
+  }
+
+  /**
    * Nodes for many keys with one WASM call. Keys may mix strings and bytes.
    * @throws {TypeError} when a key is neither a string nor bytes.
    */
@@ -369,11 +479,13 @@ export class HashRing {
     return result;
   }
 
-  /** The members, sorted by id: the same JSON for the same members in any order. */
+  /**
+   * The members, sorted by id: the same JSON for the same members in any order. In ketama
+   * mode, in member order instead, which decides ties (see the module comment).
+   */
   toJSON(): RingJSON {
-    const nodes = this.ids
-      .map((id, slot) => ({ id, weight: this.weights[slot] as number }))
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const nodes = this.members();
+    if (this.options.hash !== 'ketama') nodes.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return { version: 1, hash: this.options.hash, vnodes: this.options.vnodes, nodes };
   }
 
@@ -417,6 +529,74 @@ export class HashRing {
     core.ensureScratch(id.length * 3 + 16);
     const prefixLen = core.writeKey(`${id}_`);
     core.exports.ringPointPositions(this.kind, core.scratchPtr, prefixLen, 0, count, out);
+  }
+
+  /** The members with their weights, in slot order (member order in ketama mode). */
+  private members(): { id: string; weight: number }[] {
+    return this.ids.map((id, slot) => ({ id, weight: this.weights[slot] as number }));
+  }
+
+  /**
+   * Ketama build (libketama, `hashring` 3.x continuum()): digests per server from its share
+   * of the total weight, generated in member order, one stable sort so that equal positions
+   * keep member order. Ring positions are the 32-bit points moved to the high half.
+   */
+  private ketamaBuild(nodes: ResolvedRingOptions['nodes']): void {
+    const n = nodes.length;
+    if (n === 0) {
+      this.rebuildTable();
+      return;
+    }
+    const core = this.core;
+    const mem = this.mem;
+    // Summed in member order and computed in this exact order of float operations, as
+    // hashring does: floor(weight / total * digestsPerServer * servers).
+    let totalWeight = 0;
+    for (const node of nodes) totalWeight += node.weight;
+    const perServer = this.options.vnodes / 4;
+    const digests = nodes.map((node) => Math.floor((node.weight / totalWeight) * perServer * n));
+    const total = digests.reduce((a, b) => a + b, 0) * 4;
+    const pos = core.alloc((total + 1) * 8);
+    const own = core.alloc(Math.max(total, 1) * 4);
+    let at = 0;
+    for (let k = 0; k < n; k++) {
+      const node = nodes[k] as ResolvedRingOptions['nodes'][number];
+      const slot = this.addSlot(node.id, node.weight);
+      const count = digests[k] as number;
+      if (count === 0) continue;
+      core.ensureScratch(node.id.length * 3 + 16);
+      const prefixLen = core.writeKey(`${node.id}-`);
+      core.exports.ringKetamaPositions(core.scratchPtr, prefixLen, count, pos + at * 8);
+      core.u32.fill(slot, (own >>> 2) + at, (own >>> 2) + at + count * 4);
+      at += count * 4;
+    }
+    const tPos = core.alloc(Math.max(total, 1) * 8);
+    const tOwn = core.alloc(Math.max(total, 1) * 4);
+    core.exports.ringSortPoints(pos, own, total, tPos, tOwn);
+    core.free(tPos);
+    core.free(tOwn);
+    mem.pos = pos;
+    mem.own = own;
+    mem.cap = total;
+    this.points = total;
+    this.rebuildTable();
+  }
+
+  /** Ketama add/remove: drops every point and builds the ring again for `nodes`. */
+  private ketamaRebuild(nodes: { id: string; weight: number }[]): void {
+    const core = this.core;
+    const mem = this.mem;
+    core.free(mem.pos);
+    core.free(mem.own);
+    mem.pos = 0;
+    mem.own = 0;
+    mem.cap = 0;
+    this.points = 0;
+    this.ids.length = 0;
+    this.weights.length = 0;
+    this.slots.clear();
+    this.nodesCache = undefined;
+    this.ketamaBuild(nodes);
   }
 
   /** One pass for the constructor's nodes: generate in name order, one stable sort. */
@@ -504,6 +684,16 @@ export class HashRing {
     }
     return this.marks;
   }
+}
+
+/** A lookup over Map or plain-object loads (own properties only). */
+function loadReader(loads: RingLoads): (id: string) => unknown {
+  if (loads instanceof Map) return (id) => loads.get(id);
+  if (typeof loads !== 'object' || loads === null || Array.isArray(loads)) {
+    throw new TypeError(`loads must be a Map or a plain object of node id -> load, got ${describe(loads)}`);
+  }
+  const record = loads as Readonly<Record<string, unknown>>;
+  return (id) => (Object.hasOwn(record, id) ? record[id] : undefined);
 }
 
 /** Node order for ties: UTF-16 code-unit order, as `<` on strings. */
