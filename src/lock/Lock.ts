@@ -1,0 +1,167 @@
+/**
+ * A held lock: its fencing token, `extend`, `release`, and a signal that fires when the lock
+ * is known to be lost. Obtained from `LockManager.acquire`.
+ */
+import { LockLostError, LockNotHeldError } from '../errors.js';
+import type { LockBackend } from '../store/Store.js';
+import { checkTtl } from './options.js';
+
+/** What a lock needs from the manager that granted it. */
+export interface LockOwner {
+  readonly backend: LockBackend;
+  /** Trusted part of a lease of `ttlMs`: ttl minus the clock-drift allowance. */
+  validityMs(ttlMs: number): number;
+  /** The lock is no longer held: stop tracking it. */
+  forget(lock: Lock): void;
+}
+
+type LockStateName = 'held' | 'released' | 'lost';
+
+/** The process' monotonic clock in ms. */
+const now = () => performance.now();
+
+/**
+ * A lock this process holds on a named resource.
+ *
+ * - `token` is the fencing token: strictly greater than the token of every earlier holder
+ *   of the same resource. Pass it to the resource you protect and have the resource refuse
+ *   writes carrying a token lower than one it has seen (Kleppmann, "How to do distributed
+ *   locking", 2016); that, not the lease, is what makes a paused holder harmless.
+ * - The lock is trusted until `remainingMs` runs out (ttl minus a clock-drift allowance,
+ *   counted from when the acquire or extend was sent). A plain lock does not extend itself.
+ * - `signal` aborts, with a {@link LockLostError} as its reason, when the lock is known to be
+ *   lost: an extend found someone else (or nobody) holding it, the store restarted without
+ *   it, or its validity ran out.
+ */
+export class Lock {
+  /** The resource name. */
+  readonly name: string;
+  /** Fencing token: strictly increasing per resource, never reused. */
+  readonly token: number;
+  /** Unique id of this acquisition in the store. */
+  readonly holder: string;
+  readonly #owner: LockOwner;
+  #ttlMs: number;
+  /** Monotonic time until which the lease is trusted. */
+  #validUntil: number;
+  #state: LockStateName = 'held';
+  #lostError: LockLostError | undefined;
+  #controller: AbortController | undefined;
+  #expiryTimer: NodeJS.Timeout | undefined;
+
+  /** @internal Created by LockManager. */
+  constructor(owner: LockOwner, name: string, holder: string, token: number, ttlMs: number, sentAt: number) {
+    this.#owner = owner;
+    this.name = name;
+    this.holder = holder;
+    this.token = token;
+    this.#ttlMs = ttlMs;
+    this.#validUntil = sentAt + owner.validityMs(ttlMs);
+  }
+
+  /** Lease length of the last acquire or extend, in ms. */
+  get ttlMs(): number {
+    return this.#ttlMs;
+  }
+
+  /** How long the lock is still trusted, in ms (0 once released or lost). */
+  get remainingMs(): number {
+    if (this.#state !== 'held') return 0;
+    return Math.max(0, this.#validUntil - now());
+  }
+
+  /** True once the lock is known lost (including when its validity ran out). */
+  get lost(): boolean {
+    this.#checkExpiry();
+    return this.#state === 'lost';
+  }
+
+  /** True once {@link Lock.release} was called. */
+  get released(): boolean {
+    return this.#state === 'released';
+  }
+
+  /** Aborts with a {@link LockLostError} when the lock is lost; never on a normal release. */
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      this.#checkExpiry();
+      if (this.#state === 'lost') this.#controller.abort(this.#lostError);
+      else if (this.#state === 'held') this.#armExpiry();
+    }
+    return this.#controller.signal;
+  }
+
+  /**
+   * Sets the lease to `ttlMs` from now, if the lock is still ours.
+   * @default ttlMs the lock's current `ttlMs`
+   * @throws {LockNotHeldError} after {@link Lock.release}.
+   * @throws {LockLostError} when the lock was lost (taken, expired, store restarted); the lock
+   *   stays lost.
+   * @throws {StoreUnavailableError} when the store cannot be reached (the lock is not lost yet).
+   * @throws {InvalidOptionError} for a bad `ttlMs`.
+   */
+  async extend(ttlMs: number = this.#ttlMs): Promise<void> {
+    checkTtl('ttlMs', ttlMs);
+    this.#assertHeld();
+    const sentAt = now();
+    const ok = await this.#owner.backend.locks.extend(this.name, this.holder, ttlMs);
+    if (!ok) {
+      this.markLost(new LockLostError(`lock "${this.name}" was lost: its lease expired or another holder took it`));
+    }
+    this.#assertHeld();
+    this.#ttlMs = ttlMs;
+    this.#validUntil = sentAt + this.#owner.validityMs(ttlMs);
+    if (this.#expiryTimer !== undefined) this.#armExpiry();
+  }
+
+  /**
+   * Frees the resource if this lock still holds it. Resolves true when it did, false when
+   * there was nothing to free (released before, expired, or taken). Releasing twice is harmless.
+   * @throws {StoreUnavailableError} when the store cannot be reached (the lease then ends by itself).
+   */
+  async release(): Promise<boolean> {
+    if (this.#state === 'released') return false;
+    this.#state = 'released';
+    this.#disarm();
+    this.#owner.forget(this);
+    return this.#owner.backend.locks.release(this.name, this.holder);
+  }
+
+  /** @internal Marks the lock lost (by the manager or an extend) and aborts its signal. */
+  markLost(error: LockLostError): void {
+    if (this.#state !== 'held') return;
+    this.#state = 'lost';
+    this.#lostError = error;
+    this.#disarm();
+    this.#owner.forget(this);
+    this.#controller?.abort(error);
+  }
+
+  #assertHeld(): void {
+    this.#checkExpiry();
+    if (this.#state === 'released') throw new LockNotHeldError(`lock "${this.name}" was released`);
+    if (this.#state === 'lost') throw this.#lostError!;
+  }
+
+  #checkExpiry(): void {
+    if (this.#state === 'held' && now() >= this.#validUntil) {
+      this.markLost(new LockLostError(`lock "${this.name}" expired: its ${this.#ttlMs} ms lease ran out`));
+    }
+  }
+
+  #armExpiry(): void {
+    if (this.#expiryTimer !== undefined) clearTimeout(this.#expiryTimer);
+    const delay = Math.max(0, Math.ceil(this.#validUntil - now()));
+    this.#expiryTimer = setTimeout(() => {
+      this.#expiryTimer = undefined;
+      this.#checkExpiry();
+      if (this.#state === 'held') this.#armExpiry();
+    }, delay).unref();
+  }
+
+  #disarm(): void {
+    if (this.#expiryTimer !== undefined) clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = undefined;
+  }
+}

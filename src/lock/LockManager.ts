@@ -1,0 +1,321 @@
+/**
+ * Distributed locks with fencing tokens over any store: `memoryStore()` in one process,
+ * `redisStore(...)` across processes and machines, `redlockStore([...])` over independent
+ * Redis masters.
+ *
+ * @example
+ * ```ts
+ * const locks = new LockManager({ store: redisStore(process.env.REDIS_URL!) });
+ * await locks.withLock('invoice:7', { ttlMs: 10_000 }, async (lock, signal) => {
+ *   await db.update(invoice, { fencingToken: lock.token, signal });
+ * });
+ * ```
+ */
+import { randomBytes } from 'node:crypto';
+import { InvalidOptionError, LockLostError, LockTimeoutError, StoreUnavailableError } from '../errors.js';
+import type { LockState } from '../store/LockStorage.js';
+import { MemoryStore } from '../store/memory/MemoryStore.js';
+import type { LockBackend } from '../store/Store.js';
+import { checkInt, checkObject } from '../validate.js';
+import { fullJitterDelay } from './backoff.js';
+import { Lock, type LockOwner } from './Lock.js';
+import {
+  type AcquireOptions,
+  checkBoolean,
+  checkLockName,
+  checkTtl,
+  type LockManagerOptions,
+  MAX_MS,
+  type ResolvedLockManagerOptions,
+  resolveLockManagerOptions,
+  type WithLockOptions,
+} from './options.js';
+
+let sharedMemoryStore: MemoryStore | undefined;
+
+/** The memory store used by managers created without a store: one per process. */
+function defaultStore(): MemoryStore {
+  if (sharedMemoryStore === undefined || sharedMemoryStore.closed) sharedMemoryStore = new MemoryStore();
+  return sharedMemoryStore;
+}
+
+const now = () => performance.now();
+
+/** A resolved acquire: what one `acquire` call needs. */
+interface Attempt {
+  readonly ttlMs: number;
+  readonly waitMs: number;
+  readonly fair: boolean;
+  readonly signal: AbortSignal | undefined;
+}
+
+/** Acquires, extends and releases named locks in a store. */
+export class LockManager {
+  /** The resolved defaults. */
+  readonly options: ResolvedLockManagerOptions;
+  /** The backend locks live in. */
+  readonly backend: LockBackend;
+  readonly #owner: LockOwner;
+  readonly #defaults: Attempt;
+  /** Prefix of every holder id of this manager: 72 random bits. */
+  readonly #id = randomBytes(9).toString('base64url');
+  #sequence = 0;
+  readonly #held = new Set<Lock>();
+  /** Resource -> wake-up functions of this manager's waiters for it. */
+  readonly #waiters = new Map<string, Set<() => void>>();
+  #stopReleased: (() => void) | undefined;
+  readonly #stopRestart: () => void;
+  #closed = false;
+
+  /**
+   * @throws {InvalidOptionError} for a bad option, naming it.
+   */
+  constructor(options: LockManagerOptions = {}) {
+    const o = checkObject('options', options) as LockManagerOptions;
+    this.options = resolveLockManagerOptions(o);
+    const backend = o.store ?? defaultStore();
+    if (typeof backend !== 'object' || backend === null || typeof backend.locks?.acquire !== 'function') {
+      throw new InvalidOptionError('store', backend, 'must be a store (memoryStore(), redisStore(), redlockStore())');
+    }
+    this.backend = backend;
+    const { driftFactor } = this.options;
+    this.#owner = {
+      backend,
+      // Redlock's allowance: ttl x drift factor, plus 2 ms for the granularity of expiry.
+      validityMs: (ttlMs) => ttlMs - Math.ceil(ttlMs * driftFactor) - 2,
+      forget: (lock) => this.#held.delete(lock),
+    };
+    this.#defaults = Object.freeze({
+      ttlMs: this.options.ttlMs,
+      waitMs: this.options.waitMs,
+      fair: this.options.fair,
+      signal: undefined,
+    });
+    this.#stopRestart = backend.onRestart(() => {
+      void this.#verifyHeld();
+    });
+  }
+
+  /** Locks this manager holds now (acquired, not released, not known lost). */
+  get held(): ReadonlySet<Lock> {
+    return this.#held;
+  }
+
+  /**
+   * Acquires `name`, retrying with exponential backoff and full jitter (and waking early
+   * when the holder releases) until `waitMs` has passed.
+   * @throws {LockTimeoutError} when the lock stayed taken for `waitMs`.
+   * @throws {StoreUnavailableError} when the store could not be reached until `waitMs` passed.
+   * @throws {InvalidOptionError} for a bad name, ttl or option; {@link TypeError} when `name` is not a string.
+   * @throws the signal's reason when `options.signal` aborts.
+   */
+  async acquire(name: string, options?: AcquireOptions): Promise<Lock> {
+    const resource = checkLockName(name);
+    const attempt = options === undefined ? this.#defaults : this.#resolve(options);
+    this.#assertOpen();
+    const holder = `${this.#id}.${++this.#sequence}`;
+    const locks = this.backend.locks;
+    const started = now();
+    const deadline = started + attempt.waitMs;
+    const request = {
+      resource,
+      holder,
+      ttlMs: attempt.ttlMs,
+      fair: attempt.fair,
+      queueTtlMs: this.options.queueTtlMs,
+    };
+    let tries = 0;
+    let unavailable: StoreUnavailableError | undefined;
+    for (;;) {
+      attempt.signal?.throwIfAborted();
+      const sentAt = tries === 0 ? started : now();
+      let retryAfterMs = 0;
+      try {
+        const outcome = await locks.acquire(request);
+        if (outcome.acquired) {
+          const lock = new Lock(this.#owner, resource, holder, outcome.token, attempt.ttlMs, sentAt);
+          this.#held.add(lock);
+          return lock;
+        }
+        retryAfterMs = outcome.retryAfterMs;
+        unavailable = undefined;
+      } catch (err) {
+        if (!(err instanceof StoreUnavailableError)) throw err;
+        unavailable = err;
+        // The script may have run although no reply came: make sure no lease of ours lingers.
+        locks.release(resource, holder).catch(() => {});
+      }
+      const remaining = deadline - now();
+      if (remaining <= 0) {
+        if (attempt.fair) locks.leaveQueue(resource, holder).catch(() => {});
+        if (unavailable !== undefined) throw unavailable;
+        throw new LockTimeoutError(
+          `lock "${resource}" is held by another holder: not acquired within ${attempt.waitMs} ms`,
+        );
+      }
+      let delay = fullJitterDelay(tries++, this.options.retryBaseMs, this.options.retryMaxMs);
+      if (retryAfterMs > 0 && retryAfterMs < delay) delay = retryAfterMs;
+      try {
+        await this.#sleep(resource, Math.min(delay, Math.ceil(remaining)), attempt.signal);
+      } catch (err) {
+        if (attempt.fair) locks.leaveQueue(resource, holder).catch(() => {});
+        throw err;
+      }
+    }
+  }
+
+  /**
+   * Acquires `name`, runs `fn(lock, signal)` while extending the lease every
+   * `extendEveryMs`, then releases. `signal` aborts (reason: {@link LockLostError}) if the
+   * lock is lost meanwhile; `withLock` then rejects with that error once `fn` settles, since
+   * `fn` did not run under the lock throughout. A failed release is ignored: the lease ends
+   * by itself.
+   * @throws {LockTimeoutError} / {@link StoreUnavailableError} as {@link LockManager.acquire}.
+   * @throws {LockLostError} when the lock was lost while `fn` ran.
+   * @throws whatever `fn` throws, when the lock was not lost.
+   */
+  async withLock<T>(
+    name: string,
+    options: WithLockOptions | undefined,
+    fn: (lock: Lock, signal: AbortSignal) => Promise<T> | T,
+  ): Promise<T> {
+    if (typeof fn !== 'function') throw new TypeError('withLock(name, options, fn): fn must be a function');
+    const ttlMs = options?.ttlMs ?? this.options.ttlMs;
+    checkTtl('ttlMs', ttlMs);
+    const every = checkInt(
+      'extendEveryMs',
+      options?.extendEveryMs ?? Math.max(1, Math.floor(ttlMs / 3)),
+      1,
+      Math.max(1, ttlMs - 1),
+    );
+    const lock = await this.acquire(name, options);
+    const signal = lock.signal;
+    let timer: NodeJS.Timeout | undefined;
+    let done = false;
+    const schedule = (delay: number) => {
+      if (done || signal.aborted) return;
+      timer = setTimeout(tick, delay);
+    };
+    const tick = () => {
+      lock.extend(ttlMs).then(
+        () => schedule(every),
+        (err: unknown) => {
+          // Unreachable store: try again soon, while the lease is still trusted. A lost lock
+          // has already aborted `signal`.
+          if (err instanceof StoreUnavailableError) schedule(Math.max(5, Math.min(every, lock.remainingMs / 4)));
+        },
+      );
+    };
+    schedule(every);
+    try {
+      const result = await fn(lock, signal);
+      if (signal.aborted) throw signal.reason;
+      return result;
+    } catch (err) {
+      if (signal.aborted && !(err instanceof LockLostError)) throw signal.reason;
+      throw err;
+    } finally {
+      done = true;
+      if (timer !== undefined) clearTimeout(timer);
+      await lock.release().catch(() => {});
+    }
+  }
+
+  /**
+   * The current holder id, fencing token, remaining lease and fair queue of `name`.
+   * @throws {StoreUnavailableError}
+   */
+  inspect(name: string): Promise<LockState> {
+    return this.backend.locks.inspect(checkLockName(name));
+  }
+
+  /**
+   * Stops listening to the store. Held locks stay held until released or expired; the store
+   * stays open (it is the caller's). Calling it twice is harmless.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopRestart();
+    this.#stopReleased?.();
+    this.#stopReleased = undefined;
+    for (const set of this.#waiters.values()) for (const wake of set) wake();
+    this.#waiters.clear();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new StoreUnavailableError('the LockManager is closed');
+  }
+
+  #resolve(options: AcquireOptions): Attempt {
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidOptionError('options', options, 'must be an object');
+    }
+    const d = this.#defaults;
+    const { signal } = options;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new InvalidOptionError('signal', signal, 'must be an AbortSignal');
+    }
+    return {
+      ttlMs: options.ttlMs === undefined ? d.ttlMs : checkTtl('ttlMs', options.ttlMs),
+      waitMs: options.waitMs === undefined ? d.waitMs : checkInt('waitMs', options.waitMs, 0, MAX_MS),
+      fair: options.fair === undefined ? d.fair : checkBoolean('fair', options.fair),
+      signal,
+    };
+  }
+
+  /**
+   * Waits `ms`, or less if the resource is released meanwhile (the store announces releases
+   * of resources with waiters), or until `signal` aborts.
+   */
+  #sleep(resource: string, ms: number, signal: AbortSignal | undefined): Promise<void> {
+    if (this.#stopReleased === undefined && !this.#closed) {
+      this.#stopReleased = this.backend.locks.onReleased((released) => {
+        const set = this.#waiters.get(released);
+        if (set !== undefined) for (const wake of set) wake();
+      });
+    }
+    return new Promise<void>((resolve, reject) => {
+      let set = this.#waiters.get(resource);
+      if (set === undefined) {
+        set = new Set();
+        this.#waiters.set(resource, set);
+      }
+      const waiters = set;
+      const finish = () => {
+        clearTimeout(timer);
+        waiters.delete(wake);
+        if (waiters.size === 0 && this.#waiters.get(resource) === waiters) this.#waiters.delete(resource);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const wake = () => {
+        finish();
+        resolve();
+      };
+      const onAbort = () => {
+        finish();
+        reject(signal?.reason);
+      };
+      const timer = setTimeout(wake, ms);
+      waiters.add(wake);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /**
+   * After a store restart: every held lock the store no longer shows as ours is lost. (A
+   * lock taken on the restarted server just before we noticed is rightly kept.)
+   */
+  async #verifyHeld(): Promise<void> {
+    for (const lock of [...this.#held]) {
+      try {
+        const state = await this.backend.locks.inspect(lock.name);
+        if (state.holder !== lock.holder) {
+          lock.markLost(new LockLostError(`lock "${lock.name}" was lost: the store restarted and no longer holds it`));
+        }
+      } catch {
+        // Unreachable again: the next extend (or the lease's end) decides.
+      }
+    }
+  }
+}
