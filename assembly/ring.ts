@@ -169,12 +169,13 @@ export function ringKetamaPositions(prefix: usize, prefixLen: u32, digests: u32,
 let radixCounts: usize = 0;
 
 /**
- * Stable sort of n (pos, own) pairs by pos. Small inputs use insertion sort; larger ones an
+ * Stable sort of n (pos, own) pairs by pos. Inputs under 256 (one node's points) use insertion
+ * sort, cheaper than clearing the radix counts; larger ones an
  * LSD radix sort with 16-bit digits, skipping digits that every key shares. tmpPos/tmpOwn are
  * scratch of the same sizes. Stability is what makes ties keep the caller's (name) order.
  */
 export function ringSortPoints(pos: usize, own: usize, n: u32, tmpPos: usize, tmpOwn: usize): void {
-  if (n < 64) {
+  if (n < 256) {
     for (let i: u32 = 1; i < n; i++) {
       const p = load<u64>(pos + ((<usize>i) << 3));
       const o = load<u32>(own + ((<usize>i) << 2));
