@@ -16,7 +16,8 @@
 // ceil(k x wmax / w_i) (computed as ceil(k x (wmax / w_i)) in f64, the same on every
 // machine), in node order within a round; with equal weights that is exactly the paper's
 // round robin. A binary heap keyed by (round, node) picks the next turn, so a build costs
-// O(M log N) turns whatever the weights, plus the probing of the preference lists.
+// O(M log N) turns whatever the weights, plus the probing of the preference lists; equal
+// weights skip the heap (plain round robin, about 3x faster to build).
 
 import { xxh64 } from './xxhash';
 
@@ -82,8 +83,31 @@ export function maglevBuild(data: usize, offsets: usize, n: u32, weights: usize,
     store<f64>(dueAt + (i << 3), Math.ceil(wmax / load<f64>(weights + (i << 3))));
     store<u32>(heapAt + (i << 2), <u32>i);
   }
-  for (let k = <i32>(n >> 1) - 1; k >= 0; k--) siftDown(<u32>k, n);
   let filled: u32 = 0;
+  let equal = true;
+  for (let i: usize = 0; i < un; i++) equal = equal && load<f64>(weights + (i << 3)) == wmax;
+  if (equal) {
+    // Equal weights: the paper's plain round robin, which the heap would reproduce exactly.
+    while (true) {
+      for (let i: usize = 0; i < un; i++) {
+        const skip = load<u32>(skipAt + (i << 2));
+        let c = load<u32>(nextAt + (i << 2));
+        while (load<u32>(table + ((<usize>c) << 2)) != NO_OWNER) {
+          c += skip;
+          if (c >= m) c -= m;
+        }
+        store<u32>(table + ((<usize>c) << 2), <u32>i);
+        if (++filled == m) {
+          heap.free(scratch);
+          return;
+        }
+        c += skip;
+        if (c >= m) c -= m;
+        store<u32>(nextAt + (i << 2), c);
+      }
+    }
+  }
+  for (let k = <i32>(n >> 1) - 1; k >= 0; k--) siftDown(<u32>k, n);
   while (true) {
     const i = <usize>load<u32>(heapAt);
     const skip = load<u32>(skipAt + (i << 2));

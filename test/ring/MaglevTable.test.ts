@@ -89,12 +89,14 @@ describe('MaglevTable agrees with the reference table', () => {
     );
   });
 
-  it('on 100 nodes at the default size, entry for entry', () => {
-    const nodes = names(100).map((id, i) => ({ id, weight: 1 + (i % 3) }));
-    const table = new MaglevTable(nodes);
-    const ref = referenceTable(nodes, 65537);
-    const sample = keys.slice(0, 20_000);
-    expect(table.getMany(sample)).toEqual(sample.map((k) => lookup(ref, table.nodes as string[], k)));
+  it('on 100 nodes at the default size, entry for entry, weighted and equal (the round-robin path)', () => {
+    for (const weight of [(i: number) => 1 + (i % 3), () => 2.5]) {
+      const nodes = names(100).map((id, i) => ({ id, weight: weight(i) }));
+      const table = new MaglevTable(nodes);
+      const ref = referenceTable(nodes, 65537);
+      const sample = keys.slice(0, 20_000);
+      expect(table.getMany(sample)).toEqual(sample.map((k) => lookup(ref, table.nodes as string[], k)));
+    }
   });
 });
 
