@@ -11,9 +11,9 @@
  *
  * The table lives in WebAssembly memory and is built once: to change the members, build a
  * new table (a 65537-entry table for 100 nodes builds in about 2 ms, 5 ms with unequal
- * weights). Nodes are
- * put in id order before the fill, so every process builds the identical table from the
- * same members given in any order; `toJSON()` is therefore all another process needs.
+ * weights). Nodes are put in id order before the fill, so every process builds the
+ * identical table from the same members given in any order; `toJSON()` is therefore all
+ * another process needs.
  *
  * @example
  * ```ts
