@@ -34,7 +34,9 @@
  * Parts that need to react to a Redis restart (which loses every key when the server keeps
  * nothing on disk) subscribe with {@link Store.onRestart}.
  */
+import type { ConfigStorage } from './ConfigStorage.js';
 import type { LockStorage } from './LockStorage.js';
+import type { RegistryStorage } from './RegistryStorage.js';
 
 /** Which backend a store is. */
 export type StoreKind = 'memory' | 'redis';
@@ -80,6 +82,10 @@ export interface Store {
   readonly kind: StoreKind;
   /** Lock leases, fencing tokens and fair queues. */
   readonly locks: LockStorage;
+  /** Service instances with TTL leases, per-service indexes and change logs. */
+  readonly registry: RegistryStorage;
+  /** Namespaced, versioned config keys with history and a per-namespace revision. */
+  readonly config: ConfigStorage;
   /** Publish/subscribe notifications between processes. */
   readonly changes: ChangeFeed;
   /**

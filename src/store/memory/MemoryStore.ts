@@ -8,8 +8,10 @@ import { checkInt, checkObject } from '../../validate.js';
 import { DEFAULT_FENCE_RETENTION_MS } from '../LockStorage.js';
 import type { RestartEvent, Store } from '../Store.js';
 import { MemoryChangeFeed } from './MemoryChangeFeed.js';
+import { MemoryConfigStorage } from './MemoryConfigStorage.js';
 import { closedError, type MemoryContext, monotonicNow } from './MemoryContext.js';
 import { MemoryLockStorage } from './MemoryLockStorage.js';
+import { MemoryRegistryStorage } from './MemoryRegistryStorage.js';
 
 /** Options of {@link memoryStore}. */
 export interface MemoryStoreOptions {
@@ -40,6 +42,8 @@ export const DEFAULT_MEMORY_STORE_OPTIONS = Object.freeze({
 export class MemoryStore implements Store {
   readonly kind = 'memory' as const;
   readonly locks: MemoryLockStorage;
+  readonly registry: MemoryRegistryStorage;
+  readonly config: MemoryConfigStorage;
   readonly changes: MemoryChangeFeed;
   readonly #clock: () => number;
   readonly #sweep: NodeJS.Timeout;
@@ -69,6 +73,8 @@ export class MemoryStore implements Store {
     this.changes = new MemoryChangeFeed(assertOpen);
     const ctx: MemoryContext = { now: this.#clock, feed: this.changes, assertOpen };
     this.locks = new MemoryLockStorage(ctx, fenceRetentionMs);
+    this.registry = new MemoryRegistryStorage(ctx);
+    this.config = new MemoryConfigStorage(ctx);
     this.#sweep = setInterval(() => this.locks.sweep(), sweepIntervalMs).unref();
   }
 

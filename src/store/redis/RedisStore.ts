@@ -12,8 +12,10 @@ import { DEFAULT_FENCE_RETENTION_MS } from '../LockStorage.js';
 import type { RestartEvent, Store } from '../Store.js';
 import type { ScriptDefinition } from './lockScripts.js';
 import { RedisChangeFeed } from './RedisChangeFeed.js';
+import { CONFIG_SCRIPTS, RedisConfigStorage } from './RedisConfigStorage.js';
 import { type RedisClient, RedisContext } from './RedisContext.js';
 import { LOCK_SCRIPTS, RedisLockStorage } from './RedisLockStorage.js';
+import { REGISTRY_SCRIPTS, RedisRegistryStorage } from './RedisRegistryStorage.js';
 import { RestartWatcher } from './RestartWatcher.js';
 
 /** Options of {@link redisStore}. */
@@ -51,12 +53,18 @@ export const DEFAULT_REDIS_STORE_OPTIONS = Object.freeze({
 });
 
 /** Every script of every part, registered on the client once. Parts add theirs here. */
-const SCRIPTS: Readonly<Record<string, ScriptDefinition>> = Object.freeze({ ...LOCK_SCRIPTS });
+const SCRIPTS: Readonly<Record<string, ScriptDefinition>> = Object.freeze({
+  ...LOCK_SCRIPTS,
+  ...REGISTRY_SCRIPTS,
+  ...CONFIG_SCRIPTS,
+});
 
 /** A store in Redis. */
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
   readonly locks: RedisLockStorage;
+  readonly registry: RedisRegistryStorage;
+  readonly config: RedisConfigStorage;
   readonly changes: RedisChangeFeed;
   /** The ioredis client (standalone, Sentinel or Cluster). */
   readonly client: RedisClient;
@@ -113,6 +121,8 @@ export class RedisStore implements Store {
     this.#ctx = new RedisContext(this.client, prefix, commandTimeoutMs);
     this.changes = new RedisChangeFeed(this.#ctx);
     this.locks = new RedisLockStorage(this.#ctx, this.changes, fenceRetentionMs);
+    this.registry = new RedisRegistryStorage(this.#ctx, this.changes);
+    this.config = new RedisConfigStorage(this.#ctx, this.changes);
     this.#restarts = new RestartWatcher(this.client, commandTimeoutMs);
   }
 
