@@ -58,7 +58,7 @@ export interface ConfigPosition {
 export type ConfigSync =
   /** Nothing changed since the position given. */
   | { readonly kind: 'current'; readonly gen: string; readonly rev: number }
-  /** The changes to keys under the prefix since the position given, oldest first. */
+  /** The changes to keys under the prefix since the position given, oldest first (the empty position ('', 0) follows into the first generation). */
   | { readonly kind: 'changes'; readonly gen: string; readonly rev: number; readonly changes: StoredConfigChange[] }
   /** Every live key under the prefix, sorted by key. */
   | { readonly kind: 'snapshot'; readonly gen: string; readonly rev: number; readonly entries: StoredConfigEntry[] };

@@ -81,7 +81,7 @@ export interface RegistryPosition {
 export type RegistrySync =
   /** Nothing changed since the position given. */
   | { readonly kind: 'current'; readonly gen: string; readonly index: number }
-  /** The changes since the position given, oldest first. */
+  /** The changes since the position given, oldest first (the empty position ('', 0) follows into the first generation). */
   | { readonly kind: 'changes'; readonly gen: string; readonly index: number; readonly changes: RegistryLogEntry[] }
   /** The whole live state (no position given, another generation, or the log no longer covers the gap). */
   | { readonly kind: 'snapshot'; readonly gen: string; readonly index: number; readonly instances: StoredInstance[] };

@@ -91,7 +91,7 @@ export class MemoryConfigStorage implements ConfigStorage {
     const ns = this.#namespaces.get(namespace);
     if (ns === undefined) return { kind: 'snapshot', gen: '', rev: 0, entries: [] };
     const { gen, rev } = ns;
-    if (from !== undefined && from.gen === gen && from.rev <= rev) {
+    if (from !== undefined && (from.gen === gen || (from.gen === '' && from.rev === 0)) && from.rev <= rev) {
       if (from.rev === rev) return { kind: 'current', gen, rev };
       const missed = rev - from.rev;
       if (missed <= ns.log.length) {

@@ -114,7 +114,7 @@ export class MemoryRegistryStorage implements RegistryStorage {
     if (s === undefined) return { kind: 'snapshot', gen: '', index: 0, instances: [] };
     this.#sweep(service, s, now, limits);
     const { gen, index } = s;
-    if (from !== undefined && from.gen === gen && from.index <= index) {
+    if (from !== undefined && (from.gen === gen || (from.gen === '' && from.index === 0)) && from.index <= index) {
       if (from.index === index) return { kind: 'current', gen, index };
       const missed = index - from.index;
       if (missed <= s.log.length) {

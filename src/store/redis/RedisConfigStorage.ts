@@ -78,7 +78,7 @@ export class RedisConfigStorage implements ConfigStorage {
       this.#key(namespace, 'rev'),
       this.#key(namespace, 'log'),
       from?.gen ?? '',
-      from?.rev ?? 0,
+      from?.rev ?? -1,
       prefix,
       this.#key(namespace, 'h:'),
     )) as [string, string, number, string[]?];

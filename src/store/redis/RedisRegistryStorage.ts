@@ -107,7 +107,7 @@ export class RedisRegistryStorage implements RegistryStorage {
       'ringwayRegistrySync',
       ...this.#keys(service),
       from?.gen ?? '',
-      from?.index ?? 0,
+      from?.index ?? -1,
       limits.logLimit,
       limits.tombstoneMs,
       this.#ctx.channel(registryChannel(service)),

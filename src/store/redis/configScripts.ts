@@ -61,8 +61,9 @@ return {'written', nextVersion, at, rev}
 };
 
 /**
- * What a reader at a position missed under a prefix. KEYS: cur, rev, log. ARGV: generation
- * ('' for none), revision, prefix, history key prefix. Returns {'current', gen, rev} |
+ * What a reader at a position missed under a prefix. KEYS: cur, rev, log. ARGV: generation,
+ * revision (-1: no position), prefix, history key prefix. The empty position ('', 0) follows
+ * into the first generation. Returns {'current', gen, rev} |
  * {'changes', gen, rev, {entry, stored version, ...} oldest first} | {'snapshot', gen, rev,
  * {key, stored version, ...}}.
  */
@@ -75,8 +76,8 @@ local gen = state[1]
 local rev = tonumber(state[2] or '0')
 local prefix = ARGV[3]
 local function under(key) return string.sub(key, 1, #prefix) == prefix end
-if gen and ARGV[1] == gen then                                  -- the reader follows this generation
-  local from = tonumber(ARGV[2])
+local from = tonumber(ARGV[2])
+if gen and from >= 0 and (ARGV[1] == gen or (ARGV[1] == '' and from == 0)) then  -- the reader follows this generation
   if from == rev then return {'current', gen, rev} end
   if from < rev and rev - from <= redis.call('LLEN', KEYS[3]) then  -- the log covers the gap
     local raw = redis.call('LRANGE', KEYS[3], 0, rev - from - 1)

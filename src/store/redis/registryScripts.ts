@@ -139,8 +139,9 @@ return 1
 };
 
 /**
- * Sweeps, then tells a reader what it missed. KEYS: the six service keys. ARGV: generation
- * ('' for none), index, logLimit, tombstoneMs, channel. Returns {'current', gen, index} |
+ * Sweeps, then tells a reader what it missed. KEYS: the six service keys. ARGV: generation,
+ * index (-1: no position), logLimit, tombstoneMs, channel. The empty position ('', 0) follows
+ * into the first generation. Returns {'current', gen, index} |
  * {'changes', gen, index, {entry, ...} newest first} | {'snapshot', gen, index, {id, record,
  * epoch, expiresAt, ...}}.
  */
@@ -152,8 +153,8 @@ local state = redis.call('HMGET', KEYS[5], 'g', 'i')
 local gen = state[1]
 if not gen then return {'snapshot', '', 0, {}} end              -- no history at all: nothing registered
 local index = tonumber(state[2] or '0')
-if ARGV[1] == gen then                                          -- the reader follows this generation
-  local from = tonumber(ARGV[2])
+local from = tonumber(ARGV[2])
+if from >= 0 and (ARGV[1] == gen or (ARGV[1] == '' and from == 0)) then  -- the reader follows this generation
   if from == index then return {'current', gen, index} end
   if from < index and index - from <= redis.call('LLEN', KEYS[6]) then  -- the log still covers the gap
     return {'changes', gen, index, redis.call('LRANGE', KEYS[6], 0, index - from - 1)}

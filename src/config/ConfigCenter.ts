@@ -1,0 +1,576 @@
+/**
+ * `ConfigCenter`: namespaced JSON configuration with integer versions, compare-and-set,
+ * history, rollback, watches that catch up after a disconnect, and JSON Schemas that refuse
+ * bad writes. Written once against the {@link Store} interface, so it works in one process
+ * on `memoryStore()` and across processes and machines on `redisStore()`.
+ *
+ * The references users know, and what is taken from each: Apollo and Nacos (namespaces,
+ * versioned releases with history and rollback, notification of changes, a client that keeps
+ * the last values when the server is away), etcd (compare-and-set on a version, watching
+ * from a revision). See `../store/ConfigStorage.ts` for the guarantees of the store side and
+ * `ConfigWatcher.ts` for how a watch never misses a change.
+ *
+ * @example
+ * ```ts
+ * const config = new ConfigCenter({ store, namespace: 'prod' });
+ * config.define('gateway.routes', { type: 'array', items: { type: 'object', required: ['prefix'] } });
+ * const { version } = await config.set('gateway.routes', [{ prefix: '/api' }], { expectedVersion: 0 });
+ * const entry = await config.get('gateway.routes'); // { value, version, updatedAt, stale: false }
+ * const watch = config.watch('gateway.', (change) => apply(change.key, change.value));
+ * ```
+ */
+import { NotFoundError, StoreUnavailableError, VersionConflictError } from '../errors.js';
+import type { ConfigWriteResult, StoredConfigChange, StoredConfigEntry } from '../store/ConfigStorage.js';
+import { checkInt, checkObject } from '../validate.js';
+import {
+  type ConfigOptions,
+  checkKey,
+  checkNamespaceName,
+  type ResolvedConfigOptions,
+  resolveConfigOptions,
+} from './ConfigOptions.js';
+import { type ConfigChange, type ConfigWatchCallback, ConfigWatcher, type WatcherHost } from './ConfigWatcher.js';
+import { encodeJsonValue, type JsonValue } from './jsonValue.js';
+import { SchemaRegistry } from './SchemaRegistry.js';
+
+/** A key's live value. */
+export interface ConfigEntry {
+  readonly key: string;
+  readonly value: JsonValue;
+  readonly version: number;
+  /** Store time of the write, ms since the epoch. */
+  readonly updatedAt: number;
+  /**
+   * True when the store could not be reached and this is the last value this client knew
+   * (from an earlier read, write or watch), as Apollo's client serves its local cache.
+   */
+  readonly stale: boolean;
+}
+
+/** One version in a key's history. */
+export interface ConfigVersion {
+  readonly version: number;
+  /** The value (undefined for the version a delete created). */
+  readonly value: JsonValue | undefined;
+  readonly updatedAt: number;
+  readonly deleted: boolean;
+}
+
+/** Names the namespace of one call. */
+export interface NamespaceOption {
+  /** One of the center's namespaces. @default the center's `namespace` */
+  namespace?: string;
+}
+
+/** Options of {@link ConfigCenter.set}, {@link ConfigCenter.delete} and {@link ConfigCenter.rollback}. */
+export interface WriteOptions extends NamespaceOption {
+  /**
+   * Compare-and-set: the write happens only if the key's live version is this one (0: the
+   * key has no live value); otherwise `VersionConflictError`. @default no check
+   */
+  expectedVersion?: number;
+}
+
+/** Options of {@link ConfigCenter.watch}. */
+export interface WatchOptions extends NamespaceOption {
+  /** Watch exactly this key rather than every key starting with it. @default false */
+  exact?: boolean;
+}
+
+/** A watch; `close()` stops it. */
+export interface ConfigWatch {
+  readonly namespace: string;
+  readonly prefix: string;
+  /** Resolves once the current values were delivered (or the watch closed). */
+  readonly ready: Promise<void>;
+  /** Stops the callbacks. Calling it twice is harmless. */
+  close(): void;
+}
+
+/** Something the config center wants its owner to know (see {@link ConfigCenter.onEvent}). */
+export type ConfigEvent =
+  /** A store call failed: reads are served from the last known values, marked stale. */
+  | { readonly type: 'degraded'; readonly source: string; readonly error: unknown }
+  /** Every store call succeeds again. */
+  | { readonly type: 'recovered' }
+  /** The store came back without these keys (a restart without persistence); watches keep their last values. */
+  | { readonly type: 'lost'; readonly namespace: string; readonly keys: readonly string[] }
+  /** A watch callback threw. */
+  | { readonly type: 'listener-error'; readonly namespace: string; readonly key: string; readonly error: unknown };
+
+/** What {@link ConfigCenter.health} reports. */
+export interface ConfigHealth {
+  /** True while some store call fails: reads come from the last known values. */
+  readonly degraded: boolean;
+  /** Local time (ms) since which the center is degraded. */
+  readonly since: number | undefined;
+  /** The latest store failure while degraded. */
+  readonly lastError: unknown;
+  /** Every watch, with its position. */
+  readonly watches: readonly {
+    readonly namespace: string;
+    readonly prefix: string;
+    readonly loaded: boolean;
+    readonly rev: number;
+    readonly keys: number;
+    readonly lost: readonly string[];
+  }[];
+}
+
+/** How many times `rollback` retries a compare-and-set lost to a concurrent writer. */
+const ROLLBACK_ATTEMPTS = 5;
+
+/** Versioned, namespaced JSON configuration over a {@link Store}: see the module comment. */
+export class ConfigCenter {
+  /** The resolved options. */
+  readonly options: ResolvedConfigOptions;
+  readonly #schemas = new SchemaRegistry();
+  /** Namespace -> key -> last known live entry (null: known absent). */
+  readonly #cache = new Map<string, Map<string, StoredConfigEntry | null>>();
+  readonly #watchers = new Set<ConfigWatcher>();
+  readonly #failures = new Map<string, unknown>();
+  readonly #listeners = new Set<(event: ConfigEvent) => void>();
+  readonly #watcherHost: WatcherHost;
+  readonly #offRestart: () => void;
+  #degradedSince: number | undefined;
+  #lastError: unknown;
+  #closed = false;
+
+  /**
+   * @throws {InvalidOptionError} for a bad option, naming it.
+   */
+  constructor(options: ConfigOptions) {
+    this.options = resolveConfigOptions(options);
+    this.#watcherHost = {
+      storage: this.options.store.config,
+      pollIntervalMs: this.options.pollIntervalMs,
+      report: (source, error) => this.#report(source, error),
+      seen: (namespace, key, entry) => this.#remember(namespace, key, entry ?? null),
+      lost: (namespace, keys) => this.#emit({ type: 'lost', namespace, keys }),
+      listenerError: (namespace, key, error) => this.#emit({ type: 'listener-error', namespace, key, error }),
+    };
+    this.#offRestart = this.options.store.onRestart(() => {
+      for (const watcher of this.#watchers) void watcher.resync();
+    });
+  }
+
+  /** True once {@link ConfigCenter.close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** True while some store call fails (reads then come from the last known values). */
+  get degraded(): boolean {
+    return this.#failures.size > 0;
+  }
+
+  /**
+   * Declares a JSON Schema for `key`: later writes of `key` through this center (set and
+   * rollback) that fail it are refused with `ValidationError`, and the stored value stays as
+   * it was. Replaces an earlier schema of the key. Schemas live in this center (each process
+   * declares its own), not in the store.
+   * @throws {TypeError} when `key` is not a string.
+   * @throws {InvalidOptionError} for a bad key or an invalid schema.
+   * @throws {NotFoundError} for a namespace this center does not have.
+   */
+  define(key: string, jsonSchema: object | boolean, options: NamespaceOption = {}): void {
+    const namespace = this.#namespace(options);
+    this.#schemas.define(namespace, this.#key(key), jsonSchema);
+  }
+
+  /**
+   * Removes the schema of `key`; returns whether there was one.
+   * @throws {NotFoundError} for a namespace this center does not have.
+   */
+  undefine(key: string, options: NamespaceOption = {}): boolean {
+    const namespace = this.#namespace(options);
+    return this.#schemas.undefine(namespace, this.#key(key));
+  }
+
+  /**
+   * The live value of `key`, or undefined when it has none. When the store cannot be
+   * reached, the last value this client knew, with `stale: true`.
+   * @throws {TypeError} when `key` is not a string.
+   * @throws {InvalidOptionError} for an empty or oversize key.
+   * @throws {NotFoundError} for a namespace this center does not have.
+   * @throws {StoreUnavailableError} when the store cannot be reached and the key was never read.
+   */
+  async get(key: string, options: NamespaceOption = {}): Promise<ConfigEntry | undefined> {
+    const namespace = this.#namespace(options);
+    this.#key(key);
+    this.#assertOpen();
+    let entry: StoredConfigEntry | undefined;
+    try {
+      entry = await this.options.store.config.get(namespace, key);
+    } catch (err) {
+      const cached = this.#cached(namespace, key, err);
+      return cached === null ? undefined : toEntry(cached, true);
+    }
+    this.#report('get', undefined);
+    this.#remember(namespace, key, entry ?? null);
+    return entry === undefined ? undefined : toEntry(entry, false);
+  }
+
+  /**
+   * Writes `value` (any JSON value) as the next version of `key`.
+   * @throws {TypeError} when `key` is not a string.
+   * @throws {InvalidOptionError} for a bad key or expectedVersion.
+   * @throws {ValidationError} when `value` is not plain JSON, is over `maxValueBytes`, or
+   *   fails the key's schema: the message and `path` point at the offending field.
+   * @throws {VersionConflictError} when `expectedVersion` is given and is not the key's live version.
+   * @throws {NotFoundError} for a namespace this center does not have.
+   * @throws {StoreUnavailableError} when the store cannot be reached.
+   * @example
+   * ```ts
+   * const { version } = await config.set('gateway.routes', routes, { expectedVersion: 3 }); // -> 4
+   * ```
+   */
+  async set(
+    key: string,
+    value: JsonValue,
+    options: WriteOptions = {},
+  ): Promise<{ version: number; updatedAt: number }> {
+    const namespace = this.#namespace(options);
+    this.#key(key);
+    const expectedVersion = checkExpected(options);
+    const text = encodeJsonValue(value, this.options.maxValueBytes, `value of ${key}`);
+    this.#schemas.check(namespace, key, value);
+    this.#assertOpen();
+    const result = await this.#write(namespace, key, text, expectedVersion);
+    if (result.status !== 'written') throw conflict(namespace, key, expectedVersion, result);
+    return { version: result.version, updatedAt: result.updatedAt };
+  }
+
+  /**
+   * Deletes `key`. The delete takes the next version (history and rollback see it). Resolves
+   * false when the key had no live value.
+   * @throws {VersionConflictError} when `expectedVersion` is given and is not the key's live version.
+   * @throws {NotFoundError} for a namespace this center does not have.
+   * @throws {StoreUnavailableError} when the store cannot be reached.
+   */
+  async delete(key: string, options: WriteOptions = {}): Promise<boolean> {
+    const namespace = this.#namespace(options);
+    this.#key(key);
+    const expectedVersion = checkExpected(options);
+    this.#assertOpen();
+    const result = await this.#write(namespace, key, undefined, expectedVersion);
+    if (result.status === 'conflict') throw conflict(namespace, key, expectedVersion, result);
+    return result.status === 'written';
+  }
+
+  /**
+   * Every live key starting with `prefix` (all keys for ''), sorted by key. When the store
+   * cannot be reached and a loaded watch covers the prefix, its last known values, stale.
+   * @throws {NotFoundError} for a namespace this center does not have.
+   * @throws {StoreUnavailableError} when the store cannot be reached and no watch covers the prefix.
+   */
+  async list(prefix = '', options: NamespaceOption = {}): Promise<ConfigEntry[]> {
+    const namespace = this.#namespace(options);
+    checkKey('prefix', prefix, this.options.maxKeyLength, true);
+    this.#assertOpen();
+    let entries: StoredConfigEntry[];
+    try {
+      const result = await this.options.store.config.sync(namespace, prefix, undefined);
+      entries = result.kind === 'snapshot' ? result.entries : [];
+    } catch (err) {
+      const covering = [...this.#watchers].some(
+        (w) => w.namespace === namespace && !w.exact && prefix.startsWith(w.prefix) && w.loaded,
+      );
+      if (!(err instanceof StoreUnavailableError) || !covering) throw err;
+      this.#report('list', err);
+      const cache = this.#cache.get(namespace) ?? new Map<string, StoredConfigEntry | null>();
+      return [...cache.values()]
+        .filter((e): e is StoredConfigEntry => e !== null && e.key.startsWith(prefix))
+        .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+        .map((e) => toEntry(e, true));
+    }
+    this.#report('list', undefined);
+    for (const entry of entries) this.#remember(namespace, entry.key, entry);
+    return entries.map((e) => toEntry(e, false));
+  }
+
+  /**
+   * The key's versions, newest first (deletes included), at most `limit` (and at most
+   * `historyLimit`, the number the store keeps).
+   * @throws {InvalidOptionError} for a bad limit.
+   * @throws {NotFoundError} for a namespace this center does not have.
+   * @throws {StoreUnavailableError} when the store cannot be reached.
+   */
+  async history(key: string, options: NamespaceOption & { limit?: number } = {}): Promise<ConfigVersion[]> {
+    const namespace = this.#namespace(options);
+    this.#key(key);
+    const limit = checkInt('limit', options.limit ?? this.options.historyLimit, 1, 100_000);
+    this.#assertOpen();
+    const versions = await this.options.store.config.history(namespace, key, limit);
+    return versions.map(toVersion);
+  }
+
+  /**
+   * Writes, as a new version, the value `key` had at `version` (a rollback to a version
+   * that a delete created deletes the key). The value is checked against the key's schema
+   * as any write is. Without `expectedVersion`, a concurrent write is retried a few times on
+   * the newest version; with it, a conflict fails at once.
+   * @throws {InvalidOptionError} for a bad version.
+   * @throws {NotFoundError} when `version` is not in the key's history (never existed or no
+   *   longer kept), or for a namespace this center does not have.
+   * @throws {ValidationError} when that value fails the key's current schema.
+   * @throws {VersionConflictError} when `expectedVersion` is not the live version.
+   * @throws {StoreUnavailableError} when the store cannot be reached.
+   */
+  async rollback(
+    key: string,
+    version: number,
+    options: WriteOptions = {},
+  ): Promise<{ version: number; updatedAt: number }> {
+    const namespace = this.#namespace(options);
+    this.#key(key);
+    checkInt('version', version, 1, Number.MAX_SAFE_INTEGER);
+    const expected = checkExpected(options);
+    this.#assertOpen();
+    for (let attempt = 1; ; attempt++) {
+      const versions = await this.options.store.config.history(namespace, key, Number.MAX_SAFE_INTEGER);
+      const target = versions.find((v) => v.version === version);
+      if (target === undefined) {
+        const kept =
+          versions.length === 0
+            ? 'it has no history'
+            : `it keeps versions ${versions.at(-1)?.version} to ${versions[0]?.version}`;
+        throw new NotFoundError(`config ${namespace}/${key}: version ${version} is not in its history (${kept})`);
+      }
+      const head = versions[0] as StoredConfigEntry;
+      const live = head.deleted ? 0 : head.version;
+      const expectedVersion = expected ?? live;
+      let result: ConfigWriteResult;
+      if (target.deleted) {
+        if (live === 0 && expected === undefined) return { version: head.version, updatedAt: head.updatedAt };
+        result = await this.#write(namespace, key, undefined, expectedVersion);
+      } else {
+        this.#schemas.check(namespace, key, JSON.parse(target.value));
+        result = await this.#write(namespace, key, target.value, expectedVersion);
+      }
+      if (result.status === 'written') return { version: result.version, updatedAt: result.updatedAt };
+      if (expected !== undefined || attempt >= ROLLBACK_ATTEMPTS)
+        throw conflict(namespace, key, expectedVersion, result);
+    }
+  }
+
+  /**
+   * Calls `callback(change)` for every key starting with `prefixOrKey` (or exactly that key
+   * with `{ exact: true }`): first each current value (`reason: 'initial'`), then every
+   * write and delete in revision order (`change`). A watcher that missed notifications (a
+   * disconnect) catches up from its last revision and reports each missed change; when the
+   * store no longer holds them, it reports the difference (`resync`).
+   * @throws {TypeError} when `prefixOrKey` is not a string or `callback` not a function.
+   * @throws {InvalidOptionError} for an oversize prefix.
+   * @throws {NotFoundError} for a namespace this center does not have.
+   */
+  watch(prefixOrKey: string, callback: ConfigWatchCallback, options: WatchOptions = {}): ConfigWatch {
+    const namespace = this.#namespace(options);
+    const exact = options.exact === true;
+    checkKey('prefixOrKey', prefixOrKey, this.options.maxKeyLength, !exact);
+    if (typeof callback !== 'function') throw new TypeError(`callback must be a function, got ${typeof callback}`);
+    this.#assertOpen();
+    let open = true;
+    const watcher = new ConfigWatcher(this.#watcherHost, namespace, prefixOrKey, exact, (change) => {
+      if (open) callback(change);
+    });
+    this.#watchers.add(watcher);
+    return {
+      namespace,
+      prefix: prefixOrKey,
+      ready: watcher.ready,
+      close: () => {
+        open = false;
+        watcher.close();
+        this.#watchers.delete(watcher);
+        this.#report(`watch:${namespace}/${prefixOrKey}`, undefined);
+      },
+    };
+  }
+
+  /** Degraded state and every watch's position. */
+  health(): ConfigHealth {
+    return {
+      degraded: this.degraded,
+      since: this.#degradedSince,
+      lastError: this.degraded ? this.#lastError : undefined,
+      watches: [...this.#watchers].map((w) => ({
+        namespace: w.namespace,
+        prefix: w.prefix,
+        loaded: w.loaded,
+        rev: w.position?.rev ?? 0,
+        keys: w.versions().size,
+        lost: w.lostKeys(),
+      })),
+    };
+  }
+
+  /**
+   * Calls `listener` for each {@link ConfigEvent} (degraded/recovered, keys lost in a store
+   * restart, watch callbacks that threw). Returns the remover.
+   */
+  onEvent(listener: (event: ConfigEvent) => void): () => void {
+    if (typeof listener !== 'function') throw new TypeError(`listener must be a function, got ${typeof listener}`);
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  /** Stops every watch. The store stays open (it is the caller's). Calling it twice is harmless. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#offRestart();
+    for (const watcher of this.#watchers) watcher.close();
+    this.#watchers.clear();
+    this.#listeners.clear();
+  }
+
+  async #write(
+    namespace: string,
+    key: string,
+    value: string | undefined,
+    expectedVersion: number | undefined,
+  ): Promise<ConfigWriteResult> {
+    let result: ConfigWriteResult;
+    try {
+      result = await this.options.store.config.write({
+        namespace,
+        key,
+        value,
+        expectedVersion,
+        historyLimit: this.options.historyLimit,
+        logLimit: this.options.logLimit,
+      });
+    } catch (err) {
+      this.#report('write', err);
+      throw err;
+    }
+    this.#report('write', undefined);
+    if (result.status === 'written') {
+      this.#remember(
+        namespace,
+        key,
+        value === undefined
+          ? null
+          : { key, value, version: result.version, updatedAt: result.updatedAt, deleted: false },
+      );
+    }
+    return result;
+  }
+
+  #namespace(options: NamespaceOption): string {
+    const opts = checkObject('options', options) as NamespaceOption;
+    if (opts.namespace === undefined) return this.options.namespace;
+    const namespace = checkNamespaceName('namespace', opts.namespace);
+    if (!this.options.namespaces.includes(namespace)) {
+      throw new NotFoundError(
+        `config namespace ${JSON.stringify(namespace)} is not one of this center's namespaces (${this.options.namespaces
+          .map((n) => JSON.stringify(n))
+          .join(', ')}); add it to options.namespaces`,
+      );
+    }
+    return namespace;
+  }
+
+  #key(key: unknown): string {
+    return checkKey('key', key, this.options.maxKeyLength);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new StoreUnavailableError('the config center is closed');
+  }
+
+  /** The cached entry after a failed read: rethrows unless the store is unavailable and the key is known. */
+  #cached(namespace: string, key: string, err: unknown): StoredConfigEntry | null {
+    const cache = this.#cache.get(namespace);
+    if (!(err instanceof StoreUnavailableError) || cache === undefined || !cache.has(key)) {
+      if (err instanceof StoreUnavailableError) this.#report('get', err);
+      throw err;
+    }
+    this.#report('get', err);
+    return cache.get(key) ?? null;
+  }
+
+  #remember(namespace: string, key: string, entry: StoredConfigEntry | StoredConfigChange | null): void {
+    let cache = this.#cache.get(namespace);
+    if (cache === undefined) {
+      cache = new Map();
+      this.#cache.set(namespace, cache);
+    }
+    cache.set(
+      key,
+      entry === null
+        ? null
+        : { key, value: entry.value, version: entry.version, updatedAt: entry.updatedAt, deleted: false },
+    );
+  }
+
+  #report(source: string, error: unknown): void {
+    if (error === undefined) {
+      if (!this.#failures.delete(source) || this.#failures.size > 0) return;
+      this.#degradedSince = undefined;
+      this.#emit({ type: 'recovered' });
+      return;
+    }
+    if (!(error instanceof StoreUnavailableError)) return;
+    const was = this.#failures.size > 0;
+    this.#failures.set(source, error);
+    this.#lastError = error;
+    if (was) return;
+    this.#degradedSince = Date.now();
+    this.#emit({ type: 'degraded', source, error });
+  }
+
+  #emit(event: ConfigEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch {
+        // A listener's failure is its own; the center carries on.
+      }
+    }
+  }
+}
+
+function checkExpected(options: WriteOptions): number | undefined {
+  const expected = (options as WriteOptions).expectedVersion;
+  if (expected === undefined) return undefined;
+  return checkInt('expectedVersion', expected, 0, Number.MAX_SAFE_INTEGER);
+}
+
+function conflict(
+  namespace: string,
+  key: string,
+  expected: number | undefined,
+  result: ConfigWriteResult,
+): VersionConflictError {
+  const actual = result.status === 'conflict' ? result.actual : 0;
+  return new VersionConflictError(
+    `config ${namespace}/${key}: expected version ${expected}, but the live version is ${actual}`,
+    expected,
+    actual,
+  );
+}
+
+function toEntry(entry: StoredConfigEntry, stale: boolean): ConfigEntry {
+  return {
+    key: entry.key,
+    value: JSON.parse(entry.value) as JsonValue,
+    version: entry.version,
+    updatedAt: entry.updatedAt,
+    stale,
+  };
+}
+
+function toVersion(entry: StoredConfigEntry): ConfigVersion {
+  return {
+    version: entry.version,
+    value: entry.deleted ? undefined : (JSON.parse(entry.value) as JsonValue),
+    updatedAt: entry.updatedAt,
+    deleted: entry.deleted,
+  };
+}
+
+export type { ConfigChange, ConfigWatchCallback };
