@@ -1,0 +1,162 @@
+/**
+ * Header rewriting both ways, on Node's and undici's flat `[name, value, name, value...]`
+ * arrays, so that names keep their case and repeated headers (`Set-Cookie`) their order.
+ *
+ * Hop-by-hop headers belong to one connection and are never forwarded (RFC 9110 section
+ * 7.6.1): `Connection`, every header `Connection` names, and the ones listed below that old
+ * and current specifications call hop-by-hop (`Keep-Alive`, `Proxy-Connection`, `TE`,
+ * `Trailer`, `Transfer-Encoding`, `Upgrade`, `Proxy-Authenticate`, `Proxy-Authorization`,
+ * `HTTP2-Settings`). Framing is the gateway's own on each connection: Node frames the
+ * response to the client, undici the request to the upstream.
+ */
+
+/** Headers never forwarded in either direction (lower case). */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+]);
+
+/** The tokens of `Connection` header values, lower-cased (RFC 9110 section 7.6.1). */
+export function connectionTokens(values: readonly string[]): Set<string> {
+  const out = new Set<string>();
+  for (const v of values) {
+    for (const part of v.split(',')) {
+      const t = part.trim().toLowerCase();
+      if (t !== '' && t !== 'close' && t !== 'keep-alive') out.add(t);
+    }
+  }
+  return out;
+}
+
+/** What the forwarded request headers depend on besides the client's headers. */
+export interface ForwardContext {
+  /** The client's address (the socket's remote address). */
+  readonly clientIp: string;
+  /** `http` or `https`: how the client reached the gateway. */
+  readonly proto: string;
+  /** The request id. */
+  readonly requestId: string;
+  /** The request id header name, lower case. */
+  readonly requestIdHeader: string;
+  /** Keep the client's `Host` (else undici sends the upstream's). */
+  readonly preserveHost: boolean;
+  /** Append to an incoming `X-Forwarded-For` (else replace it). */
+  readonly appendForwardedFor: boolean;
+  /** `Via` value to add, or undefined. */
+  readonly via: string | undefined;
+}
+
+/**
+ * The headers to send upstream: the client's, minus hop-by-hop ones and those its
+ * `Connection` names, minus `Expect` (Node already answered `100 Continue`), with
+ * `X-Forwarded-For`, `-Proto`, `-Host`, the request id and (optionally) `Via` set.
+ */
+export function forwardRequestHeaders(raw: readonly string[], ctx: ForwardContext): string[] {
+  const out: string[] = [];
+  let host = '';
+  let forwardedFor = '';
+  let via = '';
+  let named: string[] | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    const lower = name.toLowerCase();
+    switch (lower) {
+      case 'host':
+        host = value;
+        if (ctx.preserveHost) out.push(name, value);
+        continue;
+      case 'connection':
+        if (named === undefined) named = [value];
+        else named.push(value);
+        continue;
+      case 'x-forwarded-for':
+        if (ctx.appendForwardedFor) forwardedFor = forwardedFor === '' ? value : `${forwardedFor}, ${value}`;
+        continue;
+      case 'x-forwarded-proto':
+      case 'x-forwarded-host':
+      case 'expect':
+        continue;
+      case 'via':
+        if (ctx.via !== undefined) {
+          via = via === '' ? value : `${via}, ${value}`;
+          continue;
+        }
+        break;
+      default:
+        if (lower === ctx.requestIdHeader || HOP_BY_HOP.has(lower)) continue;
+    }
+    out.push(name, value);
+  }
+  const result = named === undefined ? out : dropNamed(out, connectionTokens(named));
+  result.push(
+    'x-forwarded-for',
+    forwardedFor === '' ? ctx.clientIp : `${forwardedFor}, ${ctx.clientIp}`,
+    'x-forwarded-proto',
+    ctx.proto,
+    ctx.requestIdHeader,
+    ctx.requestId,
+  );
+  if (host !== '') result.push('x-forwarded-host', host);
+  if (ctx.via !== undefined) result.push('via', via === '' ? ctx.via : `${via}, ${ctx.via}`);
+  return result;
+}
+
+function dropNamed(headers: string[], tokens: Set<string>): string[] {
+  if (tokens.size === 0) return headers;
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string;
+    // Headers the gateway itself sets are never dropped by a client's Connection header.
+    if (tokens.has(name.toLowerCase()) && !PROTECTED.has(name.toLowerCase())) continue;
+    out.push(name, headers[i + 1] as string);
+  }
+  return out;
+}
+
+/** Headers a `Connection` header may not remove: their meaning is end-to-end or the gateway's. */
+const PROTECTED: ReadonlySet<string> = new Set(['host', 'content-length', 'content-type']);
+
+/**
+ * The headers to send back to the client from undici's raw response headers: hop-by-hop
+ * ones and those `Connection` names removed, the upstream's request id header replaced by
+ * the gateway's, `Via` added when configured.
+ */
+export function forwardResponseHeaders(
+  raw: readonly Buffer[],
+  requestIdHeader: string,
+  requestId: string,
+  via: string | undefined,
+): string[] {
+  const out: string[] = [];
+  let named: string[] | undefined;
+  let upstreamVia = '';
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1');
+    const value = (raw[i + 1] as Buffer).toString('latin1');
+    const lower = name.toLowerCase();
+    if (lower === 'connection') {
+      if (named === undefined) named = [value];
+      else named.push(value);
+      continue;
+    }
+    if (HOP_BY_HOP.has(lower) || lower === requestIdHeader) continue;
+    if (via !== undefined && lower === 'via') {
+      upstreamVia = upstreamVia === '' ? value : `${upstreamVia}, ${value}`;
+      continue;
+    }
+    out.push(name, value);
+  }
+  const result = named === undefined ? out : dropNamed(out, connectionTokens(named));
+  result.push(requestIdHeader, requestId);
+  if (via !== undefined) result.push('via', upstreamVia === '' ? via : `${upstreamVia}, ${via}`);
+  return result;
+}

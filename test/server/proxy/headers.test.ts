@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { type ForwardContext, forwardRequestHeaders, forwardResponseHeaders } from '../../../server/proxy/headers.js';
+
+const ctx: ForwardContext = {
+  clientIp: '10.0.0.9',
+  proto: 'http',
+  requestId: 'req-1',
+  requestIdHeader: 'x-request-id',
+  preserveHost: false,
+  appendForwardedFor: true,
+  via: undefined,
+};
+
+function pairs(flat: string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i < flat.length; i += 2) out.push([flat[i] as string, flat[i + 1] as string]);
+  return out;
+}
+
+describe('request headers', () => {
+  it('strips hop-by-hop headers and those Connection names, sets the forwarding headers', () => {
+    const raw = [
+      'Host',
+      'gw.example.com',
+      'Connection',
+      'keep-alive, X-Secret, Content-Length',
+      'Keep-Alive',
+      'timeout=5',
+      'X-Secret',
+      'drop me',
+      'TE',
+      'trailers',
+      'Upgrade',
+      'h2c',
+      'Proxy-Authorization',
+      'Basic x',
+      'Expect',
+      '100-continue',
+      'Content-Length',
+      '5',
+      'X-Forwarded-For',
+      '1.2.3.4',
+      'X-Forwarded-Proto',
+      'https',
+      'X-Request-Id',
+      'spoofed',
+      'Accept',
+      'a',
+      'Accept',
+      'b',
+    ];
+    const out = pairs(forwardRequestHeaders(raw, ctx));
+    expect(out).toEqual([
+      ['Content-Length', '5'],
+      ['Accept', 'a'],
+      ['Accept', 'b'],
+      ['x-forwarded-for', '1.2.3.4, 10.0.0.9'],
+      ['x-forwarded-proto', 'http'],
+      ['x-request-id', 'req-1'],
+      ['x-forwarded-host', 'gw.example.com'],
+    ]);
+  });
+
+  it('replaces X-Forwarded-For when told to, keeps Host when asked, appends Via', () => {
+    const raw = ['host', 'a.example', 'x-forwarded-for', '1.2.3.4', 'via', '1.0 edge'];
+    const out = pairs(
+      forwardRequestHeaders(raw, { ...ctx, appendForwardedFor: false, preserveHost: true, via: '1.1 ringway' }),
+    );
+    expect(out).toEqual([
+      ['host', 'a.example'],
+      ['x-forwarded-for', '10.0.0.9'],
+      ['x-forwarded-proto', 'http'],
+      ['x-request-id', 'req-1'],
+      ['x-forwarded-host', 'a.example'],
+      ['via', '1.0 edge, 1.1 ringway'],
+    ]);
+  });
+});
+
+describe('response headers', () => {
+  it('strips hop-by-hop and Connection-named headers, keeps repeats, sets the request id', () => {
+    const raw = [
+      'Content-Type',
+      'text/plain',
+      'Transfer-Encoding',
+      'chunked',
+      'Connection',
+      'close, X-Internal',
+      'X-Internal',
+      'secret',
+      'Set-Cookie',
+      'a=1',
+      'Set-Cookie',
+      'b=2',
+      'X-Request-Id',
+      'upstream-id',
+    ].map((s) => Buffer.from(s, 'latin1'));
+    expect(pairs(forwardResponseHeaders(raw, 'x-request-id', 'req-1', '1.1 ringway'))).toEqual([
+      ['Content-Type', 'text/plain'],
+      ['Set-Cookie', 'a=1'],
+      ['Set-Cookie', 'b=2'],
+      ['x-request-id', 'req-1'],
+      ['via', '1.1 ringway'],
+    ]);
+  });
+});
