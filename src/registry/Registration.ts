@@ -32,8 +32,8 @@ export interface RegistrationHost {
   report(source: string, error: unknown): void;
   /** A heartbeat had an outcome other than a plain renewal. */
   outcome(registration: Registration, status: RenewStatus): void;
-  /** The registration wrote the service at `index`: local views catch up to it. */
-  wrote(service: string, index: number): Promise<void>;
+  /** The registration wrote the service at `index` (undefined: unknown): local views catch up to it. */
+  wrote(service: string, index: number | undefined): Promise<void>;
   /** The registration ended (deregistered or superseded). */
   ended(registration: Registration): void;
 }
@@ -178,6 +178,7 @@ export class Registration {
     this.#stop('deregistered');
     if (this.#inFlight !== undefined) await this.#inFlight.catch(() => undefined);
     const removed = await this.#host.storage.deregister(this.service, this.id, this.#epoch, this.#host.limits);
+    if (removed) await this.#host.wrote(this.service, undefined);
     return removed;
   }
 

@@ -336,11 +336,11 @@ export class ServiceRegistry {
     return view;
   }
 
-  /** After our own write at `index`, a cached view reads it before we return (read your writes). */
-  async #caughtUp(service: string, index: number): Promise<void> {
+  /** After our own write at `index` (undefined: unknown), a cached view reads it before we return (read your writes). */
+  async #caughtUp(service: string, index: number | undefined): Promise<void> {
     const view = this.#views.get(service);
     if (view === undefined || !view.loaded) return;
-    if ((view.position?.index ?? 0) < index) await view.sync();
+    if (index === undefined || (view.position?.index ?? 0) < index) await view.sync();
   }
 
   #outcome(registration: Registration, status: RenewStatus): void {
