@@ -1,0 +1,91 @@
+/**
+ * The gateway's HTTP error catalogue: every error the proxy answers with has a stable `code`,
+ * one HTTP status and a JSON body `{ "error": { "code", "message", "requestId" } }`, plus the
+ * request id in `X-Request-Id`. Answers are written straight to Node's `ServerResponse`
+ * (the proxy path never builds a Fastify reply), in this one place.
+ */
+import type { ServerResponse } from 'node:http';
+
+/** Every code the gateway answers with, its HTTP status and what it means. */
+export const GATEWAY_ERRORS = {
+  ERR_BAD_REQUEST: {
+    status: 400,
+    meaning: 'The request is malformed: bad path (dot segments, encoded slashes), bad framing or header bytes.',
+  },
+  ERR_NO_ROUTE: { status: 404, meaning: 'No route matches the request (path prefix, host, method and headers).' },
+  ERR_REQUEST_TIMEOUT: { status: 408, meaning: 'The client did not send the whole request in time.' },
+  ERR_BODY_TOO_LARGE: {
+    status: 413,
+    meaning: "The request body is larger than the route's `bodyLimit` (1 MiB by default).",
+  },
+  ERR_RATE_LIMITED: {
+    status: 429,
+    meaning: "The route's rate limit for this client is used up; `Retry-After` says when to come back.",
+  },
+  ERR_HEADERS_TOO_LARGE: { status: 431, meaning: 'The request headers are larger than the server accepts.' },
+  ERR_INTERNAL: { status: 500, meaning: 'The gateway failed in a way it did not expect; the log has the details.' },
+  ERR_UPSTREAM_FAILURE: {
+    status: 502,
+    meaning: 'The upstream refused the connection, reset it or sent an invalid response, and no retry could help.',
+  },
+  ERR_NO_ENDPOINT: {
+    status: 503,
+    meaning: 'No healthy instance of the service can take the request (answered at once, not after a wait).',
+  },
+  ERR_UPSTREAM_TIMEOUT: {
+    status: 504,
+    meaning: "The upstream did not answer within the route's `timeoutMs` (or `retries.perTryTimeoutMs`).",
+  },
+} as const;
+
+/** A code of {@link GATEWAY_ERRORS}. */
+export type GatewayErrorCode = keyof typeof GATEWAY_ERRORS;
+
+/** The JSON body of every gateway error. */
+export interface GatewayErrorBody {
+  error: { code: GatewayErrorCode; message: string; requestId: string };
+}
+
+/** The body of an error answer, as JSON text. */
+export function errorBody(code: GatewayErrorCode, message: string, requestId: string): string {
+  const body: GatewayErrorBody = { error: { code, message, requestId } };
+  return JSON.stringify(body);
+}
+
+/**
+ * Answers `res` with the error `code`, unless the response has already started (then the
+ * connection is cut, since a status can no longer be sent). `headers` are added as they are
+ * (e.g. `retry-after`). With `close`, the connection is closed after the answer (used when
+ * the request body was not read).
+ */
+export function sendError(
+  res: ServerResponse,
+  code: GatewayErrorCode,
+  message: string,
+  requestId: string,
+  headers?: readonly string[],
+  close = false,
+): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const body = errorBody(code, message, requestId);
+  const out: string[] = [
+    'content-type',
+    'application/json; charset=utf-8',
+    'content-length',
+    String(Buffer.byteLength(body)),
+    'x-request-id',
+    requestId,
+    'cache-control',
+    'no-store',
+  ];
+  if (headers !== undefined) for (const h of headers) out.push(h);
+  if (close) {
+    out.push('connection', 'close');
+    res.shouldKeepAlive = false;
+  }
+  res.writeHead(GATEWAY_ERRORS[code].status, out);
+  res.end(body);
+}

@@ -1,0 +1,96 @@
+/**
+ * A client's request body as the proxy streams it upstream: read chunk by chunk with
+ * backpressure (never gathered whole), counted against the route's body limit, and kept for
+ * a retry while it fits in the replay buffer (Envoy keeps a request buffer for retries the
+ * same way, `per_request_buffer_limit_bytes`). Each try gets its own iterable; a retry
+ * replays the kept chunks, then goes on reading from the client.
+ *
+ * The client's stream is read through `iterator({ destroyOnReturn: false })`, so an upstream
+ * try that fails and drops its iterable never destroys the client's connection.
+ */
+import type { IncomingMessage } from 'node:http';
+
+/** Thrown into the upstream request when the body passes the limit. */
+export class BodyTooLargeError extends Error {
+  constructor(limit: number) {
+    super(`request body larger than ${limit} bytes`);
+    this.name = 'BodyTooLargeError';
+  }
+}
+
+/** A request body shared by the tries of one request. */
+export class RequestBody {
+  readonly #source: AsyncIterator<Buffer>;
+  readonly #limit: number;
+  readonly #replayLimit: number;
+  /** Chunks kept for replay, or undefined once the body outgrew the replay buffer. */
+  #kept: Buffer[] | undefined = [];
+  #bytes = 0;
+  #pending: Promise<IteratorResult<Buffer>> | undefined;
+  #ended = false;
+  /** Whether any byte was handed to an upstream try. */
+  started = false;
+  /** Whether the body passed the limit. */
+  tooLarge = false;
+
+  constructor(req: IncomingMessage, limit: number, replayLimit: number) {
+    this.#source = req.iterator({ destroyOnReturn: false })[Symbol.asyncIterator]();
+    this.#limit = limit;
+    this.#replayLimit = replayLimit;
+    if (replayLimit === 0) this.#kept = undefined;
+  }
+
+  /** Whether a new try can send the body from its start. */
+  get replayable(): boolean {
+    return !this.started || this.#kept !== undefined;
+  }
+
+  /** Bytes read from the client so far. */
+  get bytesRead(): number {
+    return this.#bytes;
+  }
+
+  /** One read from the client, shared if a dropped try left one pending. */
+  #pull(): Promise<IteratorResult<Buffer>> {
+    this.#pending ??= this.#source.next().then((r) => {
+      this.#pending = undefined;
+      if (r.done === true) {
+        this.#ended = true;
+        return r;
+      }
+      const chunk = r.value;
+      this.#bytes += chunk.byteLength;
+      if (this.#bytes > this.#limit) {
+        this.tooLarge = true;
+        throw new BodyTooLargeError(this.#limit);
+      }
+      if (this.#kept !== undefined) {
+        if (this.#bytes <= this.#replayLimit) this.#kept.push(chunk);
+        else this.#kept = undefined;
+      }
+      return r;
+    });
+    return this.#pending;
+  }
+
+  /** The body for one try: the kept chunks, then the rest as it arrives. */
+  async *stream(): AsyncGenerator<Buffer, void, undefined> {
+    let i = 0;
+    for (;;) {
+      const kept = this.#kept;
+      if (kept !== undefined && i < kept.length) {
+        this.started = true;
+        yield kept[i++] as Buffer;
+        continue;
+      }
+      if (this.#ended) return;
+      const r = await this.#pull();
+      if (r.done === true) return;
+      // A kept chunk is yielded from `kept` on the next turn; one past the replay buffer now.
+      if (this.#kept === undefined) {
+        this.started = true;
+        yield r.value;
+      }
+    }
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * Real servers on loopback for the gateway tests: upstreams that record what they receive,
+ * a gateway started from a configuration object, and raw-socket requests for inputs a
+ * well-behaved client would never send.
+ */
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { type AddressInfo, connect } from 'node:net';
+import { resolveGatewayConfig } from '../../server/config/GatewayConfig.js';
+import { createGateway, type Gateway, type GatewayOptions } from '../../server/gateway.js';
+
+/** What an upstream received. */
+export interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  rawHeaders: string[];
+  bodyBytes: number;
+}
+
+/** A loopback upstream. */
+export interface Upstream {
+  readonly port: number;
+  readonly url: string;
+  readonly server: Server;
+  readonly seen: Seen[];
+  close(): Promise<void>;
+}
+
+export type UpstreamHandler = (req: IncomingMessage, res: ServerResponse, seen: Seen) => void;
+
+/** The default handler: 200 with a JSON echo of what was received, after reading the body. */
+export function echo(name: string): UpstreamHandler {
+  return (req, res, seen) => {
+    req.on('data', (c: Buffer) => {
+      seen.bodyBytes += c.length;
+    });
+    req.on('end', () => {
+      const body = JSON.stringify({
+        name,
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+        bodyBytes: seen.bodyBytes,
+      });
+      res.writeHead(200, { 'content-type': 'application/json', 'x-upstream': name });
+      res.end(body);
+    });
+  };
+}
+
+/** Starts an upstream on 127.0.0.1 (port 0: a free one). */
+export async function startUpstream(handler: UpstreamHandler, port = 0): Promise<Upstream> {
+  const seen: Seen[] = [];
+  const server = createServer((req, res) => {
+    const s: Seen = {
+      method: req.method ?? '',
+      url: req.url ?? '',
+      headers: req.headers,
+      rawHeaders: req.rawHeaders,
+      bodyBytes: 0,
+    };
+    seen.push(s);
+    handler(req, res, s);
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const actual = (server.address() as AddressInfo).port;
+  return {
+    port: actual,
+    url: `http://127.0.0.1:${actual}`,
+    server,
+    seen,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** A gateway listening on a free loopback port. */
+export interface TestGateway {
+  readonly gateway: Gateway;
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Starts a gateway from a configuration value. */
+export async function startGateway(config: unknown, options: Partial<GatewayOptions> = {}): Promise<TestGateway> {
+  const gateway = await createGateway({
+    config: resolveGatewayConfig(config),
+    port: 0,
+    host: '127.0.0.1',
+    logLevel: false,
+    ...options,
+  });
+  const { port } = await gateway.listen();
+  return { gateway, port, url: `http://127.0.0.1:${port}`, close: () => gateway.close() };
+}
+
+/** Sends raw bytes and resolves with everything the server sent back until it closed (or `ms` passed). */
+export function rawRequest(port: number, data: string | Buffer, ms = 3_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => socket.destroy(), ms);
+    socket.on('data', (c) => chunks.push(c));
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      if (chunks.length > 0) resolve(Buffer.concat(chunks).toString('latin1'));
+      else reject(err);
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks).toString('latin1'));
+    });
+    socket.write(data);
+  });
+}
+
+/** The status code of a raw HTTP response. */
+export function statusOf(response: string): number {
+  return Number(/^HTTP\/1\.1 (\d{3})/.exec(response)?.[1] ?? 0);
+}
+
+/** A port nothing listens on (bound, then released). */
+export async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+/** Waits until `check` holds, polling; throws after `ms`. */
+export async function until(check: () => boolean | Promise<boolean>, ms = 10_000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A response read whole. */
+export interface Reply {
+  status: number;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+/** A request through node:http (which, unlike fetch, sends any header it is given). */
+export function send(
+  port: number,
+  path: string,
+  options: { method?: string; headers?: Record<string, string | string[]>; body?: string | Buffer } = {},
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: '127.0.0.1', port, path, method: options.method ?? 'GET', headers: options.headers ?? {}, agent: false },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          body += c;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
