@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { InvalidOptionError, LockLostError, LockTimeoutError, StoreUnavailableError } from '../errors.js';
-import type { LockState } from '../store/LockStorage.js';
+import type { AcquireOutcome, AcquireRequest, LockState } from '../store/LockStorage.js';
 import { MemoryStore } from '../store/memory/MemoryStore.js';
 import type { LockBackend } from '../store/Store.js';
 import { checkInt, checkObject } from '../validate.js';
@@ -49,6 +49,12 @@ interface Attempt {
   readonly signal: AbortSignal | undefined;
 }
 
+/** A waiting acquire: its wake-up while it sleeps, or a flag when woken between sleeps. */
+interface Waiter {
+  wake: (() => void) | undefined;
+  woken: boolean;
+}
+
 /** Acquires, extends and releases named locks in a store. */
 export class LockManager {
   /** The resolved defaults. */
@@ -61,8 +67,10 @@ export class LockManager {
   readonly #id = randomBytes(9).toString('base64url');
   #sequence = 0;
   readonly #held = new Set<Lock>();
-  /** Resource -> wake-up functions of this manager's waiters for it. */
-  readonly #waiters = new Map<string, Set<() => void>>();
+  /** Poll interval of a fair waiter behind the head: well inside its place's lifetime. */
+  readonly #keepAliveMs: number;
+  /** Holder id -> this manager's waiter with that id. */
+  readonly #waiters = new Map<string, Waiter>();
   #stopReleased: (() => void) | undefined;
   readonly #stopRestart: () => void;
   #closed = false;
@@ -85,6 +93,7 @@ export class LockManager {
       validityMs: (ttlMs) => ttlMs - Math.ceil(ttlMs * driftFactor) - 2,
       forget: (lock) => this.#held.delete(lock),
     };
+    this.#keepAliveMs = Math.max(1, Math.floor(this.options.queueTtlMs / 3));
     this.#defaults = Object.freeze({
       ttlMs: this.options.ttlMs,
       waitMs: this.options.waitMs,
@@ -113,55 +122,102 @@ export class LockManager {
     const resource = checkLockName(name);
     const attempt = options === undefined ? this.#defaults : this.#resolve(options);
     this.#assertOpen();
-    const holder = `${this.#id}.${++this.#sequence}`;
-    const locks = this.backend.locks;
-    const started = now();
-    const deadline = started + attempt.waitMs;
-    const request = {
+    attempt.signal?.throwIfAborted();
+    const request: AcquireRequest = {
       resource,
-      holder,
+      holder: `${this.#id}.${++this.#sequence}`,
       ttlMs: attempt.ttlMs,
       fair: attempt.fair,
       queueTtlMs: this.options.queueTtlMs,
     };
-    let tries = 0;
-    let unavailable: StoreUnavailableError | undefined;
-    for (;;) {
-      attempt.signal?.throwIfAborted();
-      const sentAt = tries === 0 ? started : now();
-      let retryAfterMs = 0;
-      try {
-        const outcome = await locks.acquire(request);
-        if (outcome.acquired) {
-          const lock = new Lock(this.#owner, resource, holder, outcome.token, attempt.ttlMs, sentAt);
-          this.#held.add(lock);
-          return lock;
-        }
-        retryAfterMs = outcome.retryAfterMs;
-        unavailable = undefined;
-      } catch (err) {
-        if (!(err instanceof StoreUnavailableError)) throw err;
-        unavailable = err;
-        // The script may have run although no reply came: make sure no lease of ours lingers.
-        locks.release(resource, holder).catch(() => {});
-      }
-      const remaining = deadline - now();
-      if (remaining <= 0) {
-        if (attempt.fair) locks.leaveQueue(resource, holder).catch(() => {});
-        if (unavailable !== undefined) throw unavailable;
-        throw new LockTimeoutError(
-          `lock "${resource}" is held by another holder: not acquired within ${attempt.waitMs} ms`,
-        );
-      }
-      let delay = fullJitterDelay(tries++, this.options.retryBaseMs, this.options.retryMaxMs);
-      if (retryAfterMs > 0 && retryAfterMs < delay) delay = retryAfterMs;
-      try {
-        await this.#sleep(resource, Math.min(delay, Math.ceil(remaining)), attempt.signal);
-      } catch (err) {
-        if (attempt.fair) locks.leaveQueue(resource, holder).catch(() => {});
-        throw err;
-      }
+    // The common case, a free resource: one attempt, one round trip.
+    const sentAt = now();
+    let first: AcquireOutcome | StoreUnavailableError;
+    try {
+      first = await this.backend.locks.acquire(request);
+    } catch (err) {
+      first = this.#unavailable(err, request);
     }
+    if (!(first instanceof StoreUnavailableError) && first.acquired) return this.#grant(request, first.token, sentAt);
+    return this.#wait(request, attempt, sentAt, first);
+  }
+
+  /** Retries a refused acquire until granted, `waitMs` passes or `signal` aborts. */
+  async #wait(
+    request: AcquireRequest,
+    attempt: Attempt,
+    started: number,
+    first: AcquireOutcome | StoreUnavailableError,
+  ): Promise<Lock> {
+    const locks = this.backend.locks;
+    const { resource, holder } = request;
+    const deadline = started + attempt.waitMs;
+    this.#listenForReleases();
+    // Registered for the whole wait, so that a wake-up arriving while an attempt is in
+    // flight is remembered rather than lost.
+    const waiter: Waiter = { wake: undefined, woken: false };
+    this.#waiters.set(holder, waiter);
+    let last = first;
+    let granted = false;
+    try {
+      for (let tries = 0; ; tries++) {
+        const remaining = deadline - now();
+        if (remaining <= 0) {
+          if (last instanceof StoreUnavailableError) throw last;
+          throw new LockTimeoutError(
+            `lock "${resource}" is held by another holder: not acquired within ${attempt.waitMs} ms`,
+          );
+        }
+        let delay: number;
+        if (last instanceof StoreUnavailableError || last.acquired || last.position < 0) {
+          // Plain waiter (or store trouble): backoff with full jitter, but no longer than
+          // the holder's lease still runs.
+          delay = fullJitterDelay(tries, this.options.retryBaseMs, this.options.retryMaxMs);
+          if (!(last instanceof StoreUnavailableError) && !last.acquired && last.retryAfterMs > 0) {
+            delay = Math.min(delay, last.retryAfterMs);
+          }
+        } else {
+          // Queued: the release before our turn wakes us, so poll only to keep our place,
+          // and (at the head) when the holder's lease ends without a release.
+          delay = last.position === 0 && last.retryAfterMs > 0 ? last.retryAfterMs : this.#keepAliveMs;
+          delay = Math.min(delay, this.#keepAliveMs);
+        }
+        if (waiter.woken) waiter.woken = false;
+        else await this.#sleep(waiter, Math.min(delay, Math.ceil(remaining)), attempt.signal);
+        attempt.signal?.throwIfAborted();
+        const sentAt = now();
+        try {
+          last = await locks.acquire(request);
+        } catch (err) {
+          last = this.#unavailable(err, request);
+        }
+        if (!(last instanceof StoreUnavailableError) && last.acquired) {
+          granted = true;
+          return this.#grant(request, last.token, sentAt);
+        }
+      }
+    } finally {
+      this.#waiters.delete(holder);
+      // Giving up (timeout, abort, error): leave the fair queue so the next waiter goes on.
+      if (!granted && request.fair) await locks.leaveQueue(resource, holder).catch(() => {});
+    }
+  }
+
+  #grant(request: AcquireRequest, token: number, sentAt: number): Lock {
+    const lock = new Lock(this.#owner, request.resource, request.holder, token, request.ttlMs, sentAt);
+    this.#held.add(lock);
+    return lock;
+  }
+
+  /**
+   * A failed attempt: StoreUnavailableError is returned (the caller retries until `waitMs`),
+   * anything else is thrown. The script may have run although no reply came, so a lease of
+   * ours is released in the background.
+   */
+  #unavailable(err: unknown, request: AcquireRequest): StoreUnavailableError {
+    if (!(err instanceof StoreUnavailableError)) throw err;
+    this.backend.locks.release(request.resource, request.holder).catch(() => {});
+    return err;
   }
 
   /**
@@ -239,8 +295,7 @@ export class LockManager {
     this.#stopRestart();
     this.#stopReleased?.();
     this.#stopReleased = undefined;
-    for (const set of this.#waiters.values()) for (const wake of set) wake();
-    this.#waiters.clear();
+    for (const waiter of [...this.#waiters.values()]) waiter.wake?.();
   }
 
   #assertOpen(): void {
@@ -264,40 +319,34 @@ export class LockManager {
     };
   }
 
-  /**
-   * Waits `ms`, or less if the resource is released meanwhile (the store announces releases
-   * of resources with waiters), or until `signal` aborts.
-   */
-  #sleep(resource: string, ms: number, signal: AbortSignal | undefined): Promise<void> {
-    if (this.#stopReleased === undefined && !this.#closed) {
-      this.#stopReleased = this.backend.locks.onReleased((released) => {
-        const set = this.#waiters.get(released);
-        if (set !== undefined) for (const wake of set) wake();
-      });
-    }
+  /** Subscribes (once) to the store's release announcements, which name the waiter to wake. */
+  #listenForReleases(): void {
+    if (this.#stopReleased !== undefined || this.#closed) return;
+    this.#stopReleased = this.backend.locks.onReleased((_resource, next) => {
+      const waiter = this.#waiters.get(next);
+      if (waiter === undefined) return;
+      if (waiter.wake !== undefined) waiter.wake();
+      else waiter.woken = true;
+    });
+  }
+
+  /** Waits `ms`, or less if the waiter is woken (its turn came), or until `signal` aborts. */
+  #sleep(waiter: Waiter, ms: number, signal: AbortSignal | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      let set = this.#waiters.get(resource);
-      if (set === undefined) {
-        set = new Set();
-        this.#waiters.set(resource, set);
-      }
-      const waiters = set;
       const finish = () => {
         clearTimeout(timer);
-        waiters.delete(wake);
-        if (waiters.size === 0 && this.#waiters.get(resource) === waiters) this.#waiters.delete(resource);
+        waiter.wake = undefined;
         signal?.removeEventListener('abort', onAbort);
-      };
-      const wake = () => {
-        finish();
-        resolve();
       };
       const onAbort = () => {
         finish();
         reject(signal?.reason);
       };
-      const timer = setTimeout(wake, ms);
-      waiters.add(wake);
+      waiter.wake = () => {
+        finish();
+        resolve();
+      };
+      const timer = setTimeout(waiter.wake, ms);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }

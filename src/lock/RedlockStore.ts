@@ -128,7 +128,7 @@ export class RedlockLockStorage implements LockStorage {
     if (unreachable(votes) > this.#members.length - this.#quorum) {
       throw this.#noQuorum(votes);
     }
-    return { acquired: false, retryAfterMs };
+    return { acquired: false, retryAfterMs, position: -1 };
   }
 
   async extend(resource: string, holder: string, ttlMs: number): Promise<boolean> {
@@ -181,7 +181,7 @@ export class RedlockLockStorage implements LockStorage {
     return { holder: undefined, token: 0, ttlMs: 0, queue: [] };
   }
 
-  onReleased(listener: (resource: string) => void): () => void {
+  onReleased(listener: (resource: string, next: string) => void): () => void {
     const offs = this.#members.map((m) => m.locks.onReleased(listener));
     return () => {
       for (const off of offs) off();

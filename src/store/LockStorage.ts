@@ -1,7 +1,7 @@
 /**
  * The lock part of a {@link Store}: leases with fencing tokens and an optional FIFO queue per
  * resource. Each method is one atomic step in the store (one Lua script on Redis). Arguments
- * arrive validated by `LockManager`; `holder` is an id unique to one acquisition.
+ * arrive validated by `LockManager`; `holder` is an id unique to one acquisition, without spaces.
  *
  * Semantics every backend keeps (the contract suite checks them):
  * - A resource has at most one holder; its lease ends `ttlMs` after the last acquire or
@@ -25,6 +25,12 @@ export type AcquireOutcome =
       readonly acquired: false;
       /** How long the current holder's lease still runs, in ms (0 when free but not our turn). */
       readonly retryAfterMs: number;
+      /**
+       * Our place in the fair queue (0: next in line), or -1 for a plain attempt. A waiter
+       * behind the head is woken by {@link LockStorage.onReleased} when its turn comes and
+       * need only poll now and then to keep its place.
+       */
+      readonly position: number;
     };
 
 /** One attempt to take a resource. */
@@ -63,7 +69,10 @@ export interface LockStorageOptions {
   fenceRetentionMs?: number;
 }
 
-/** Channel (under the store's prefix) on which releases of resources with waiters are announced. */
+/**
+ * Channel (under the store's prefix) on which releases of resources with waiters are
+ * announced, as `<waiter id> <resource>`. Waiter (holder) ids must not contain a space.
+ */
 export const LOCK_RELEASED_CHANNEL = 'lock:released';
 
 /** Default of {@link LockStorageOptions.fenceRetentionMs}. */
@@ -107,9 +116,11 @@ export interface LockStorage {
    */
   inspect(resource: string): Promise<LockState>;
   /**
-   * Calls `listener(resource)` when a resource with waiters is released, in any process.
-   * Best effort: waiters keep polling with backoff as well. Returns a function that removes
-   * the listener.
+   * Calls `listener(resource, next)` when a resource with waiters is released (or its queue
+   * head gives up), in any process: `next` is the waiter whose turn it is (the head of the
+   * fair queue, else the first plain waiter refused during the lease). Only that waiter needs
+   * to try at once. Best effort: waiters keep polling with backoff as well. Returns a
+   * function that removes the listener.
    */
-  onReleased(listener: (resource: string) => void): () => void;
+  onReleased(listener: (resource: string, next: string) => void): () => void;
 }

@@ -101,9 +101,9 @@ describe.each(backends)('LockManager on %s', (_name, makeStore) => {
 
   it('extend keeps the lock; extend after release is ERR_LOCK_NOT_HELD', async () => {
     const name = fresh('extend');
-    const lock = await locks.acquire(name, { ttlMs: 100 });
-    for (let i = 0; i < 3; i++) {
-      await sleep(50);
+    const lock = await locks.acquire(name, { ttlMs: 600 });
+    for (let i = 0; i < 4; i++) {
+      await sleep(200);
       await lock.extend();
     }
     await lock.extend(5_000);
@@ -166,9 +166,9 @@ describe.each(backends)('LockManager on %s', (_name, makeStore) => {
 
   it('withLock extends while the callback runs, returns its result and releases', async () => {
     const name = fresh('with');
-    const result = await locks.withLock(name, { ttlMs: 60 }, async (lock, signal) => {
+    const result = await locks.withLock(name, { ttlMs: 300 }, async (lock, signal) => {
       for (let i = 0; i < 6; i++) {
-        await sleep(40);
+        await sleep(100);
         await expect(rival.acquire(name, { waitMs: 0 })).rejects.toBeInstanceOf(LockTimeoutError);
       }
       expect(signal.aborted).toBe(false);

@@ -141,10 +141,11 @@ export function run(name: string, makeStore: MakeStore): void {
 
       it('extend pushes the end of the lease out', async () => {
         const r = fresh('lock');
-        await store.locks.acquire(req(r, 'a', { ttlMs: 100 }));
+        // Generous margins: a loaded machine may oversleep; 4 x 200 ms outlasts one 600 ms lease.
+        await store.locks.acquire(req(r, 'a', { ttlMs: 600 }));
         for (let i = 0; i < 4; i++) {
-          await sleep(50);
-          expect(await store.locks.extend(r, 'a', 100)).toBe(true);
+          await sleep(200);
+          expect(await store.locks.extend(r, 'a', 600)).toBe(true);
         }
         expect((await store.locks.acquire(req(r, 'b'))).acquired).toBe(false);
       });
@@ -223,7 +224,7 @@ export function run(name: string, makeStore: MakeStore): void {
           expect((await store.locks.inspect(r)).queue).toEqual(['b', 'c', 'd']);
           await store.locks.release(r, 'a');
           const early = await store.locks.acquire(req(r, 'c', { fair: true }));
-          expect(early).toEqual({ acquired: false, retryAfterMs: 0 });
+          expect(early).toEqual({ acquired: false, retryAfterMs: 0, position: 1 });
           expect((await store.locks.acquire(req(r, 'plain'))).acquired).toBe(false);
           expect((await store.locks.acquire(req(r, 'b', { fair: true }))).acquired).toBe(true);
           expect((await store.locks.inspect(r)).queue).toEqual(['c', 'd']);

@@ -20,7 +20,11 @@ describe('memoryStore', () => {
     const req = { resource: 'r', ttlMs: 100, fair: false, queueTtlMs: 50 };
     const a = await store.locks.acquire({ ...req, holder: 'a' });
     expect(a).toEqual({ acquired: true, token: now * 1000 });
-    expect(await store.locks.acquire({ ...req, holder: 'b' })).toEqual({ acquired: false, retryAfterMs: 100 });
+    expect(await store.locks.acquire({ ...req, holder: 'b' })).toEqual({
+      acquired: false,
+      retryAfterMs: 100,
+      position: -1,
+    });
     now += 99;
     expect((await store.locks.acquire({ ...req, holder: 'b' })).acquired).toBe(false);
     now += 1;

@@ -16,8 +16,8 @@ interface Lease {
   holder: string;
   token: number;
   expiresAt: number;
-  /** Someone was refused while this lease was held: announce its release. */
-  waiters: boolean;
+  /** The first plain waiter refused during this lease: release wakes it. */
+  waiter: string | undefined;
 }
 
 interface Fence {
@@ -53,10 +53,11 @@ export class MemoryLockStorage implements LockStorage {
     const lease = this.#lease(resource, now);
     if (lease === undefined && (head === undefined || head === holder)) {
       const token = this.#nextToken(resource, now);
-      this.#leases.set(resource, { holder, token, expiresAt: now + ttlMs, waiters: false });
+      this.#leases.set(resource, { holder, token, expiresAt: now + ttlMs, waiter: undefined });
       if (head === holder) this.#dequeue(resource, holder);
       return { acquired: true, token };
     }
+    const retryAfterMs = lease === undefined ? 0 : Math.max(0, Math.ceil(lease.expiresAt - now));
     if (fair) {
       let queue = this.#queues.get(resource);
       if (queue === undefined) {
@@ -65,10 +66,10 @@ export class MemoryLockStorage implements LockStorage {
       }
       if (!queue.deadlines.has(holder)) queue.order.push(holder);
       queue.deadlines.set(holder, now + queueTtlMs);
-    } else if (lease !== undefined) {
-      lease.waiters = true;
+      return { acquired: false, retryAfterMs, position: queue.order.indexOf(holder) };
     }
-    return { acquired: false, retryAfterMs: lease === undefined ? 0 : Math.max(0, Math.ceil(lease.expiresAt - now)) };
+    if (lease !== undefined) lease.waiter ??= holder;
+    return { acquired: false, retryAfterMs, position: -1 };
   }
 
   async extend(resource: string, holder: string, ttlMs: number): Promise<boolean> {
@@ -98,7 +99,9 @@ export class MemoryLockStorage implements LockStorage {
     const lease = this.#lease(resource, now);
     if (lease === undefined || lease.holder !== holder) return false;
     this.#leases.delete(resource);
-    if (lease.waiters || this.#queues.has(resource)) this.#ctx.feed.emit(LOCK_RELEASED_CHANNEL, resource);
+    // Wake the waiter whose turn it is: the live head of the queue, else the first plain waiter.
+    const next = this.#queueHead(resource, now) ?? lease.waiter;
+    if (next !== undefined) this.#ctx.feed.emit(LOCK_RELEASED_CHANNEL, `${next} ${resource}`);
     return true;
   }
 
@@ -109,8 +112,9 @@ export class MemoryLockStorage implements LockStorage {
     const wasHead = queue.order[0] === holder;
     this.#dequeue(resource, holder);
     // The next waiter may take a free resource now: tell it rather than let it poll.
-    if (wasHead && this.#lease(resource, this.#ctx.now()) === undefined && this.#queues.has(resource)) {
-      this.#ctx.feed.emit(LOCK_RELEASED_CHANNEL, resource);
+    const head = this.#queues.get(resource)?.order[0];
+    if (wasHead && head !== undefined && this.#lease(resource, this.#ctx.now()) === undefined) {
+      this.#ctx.feed.emit(LOCK_RELEASED_CHANNEL, `${head} ${resource}`);
     }
   }
 
@@ -124,8 +128,11 @@ export class MemoryLockStorage implements LockStorage {
     return { holder: lease.holder, token: lease.token, ttlMs: Math.ceil(lease.expiresAt - now), queue: [...queue] };
   }
 
-  onReleased(listener: (resource: string) => void): () => void {
-    return this.#ctx.feed.on(LOCK_RELEASED_CHANNEL, listener);
+  onReleased(listener: (resource: string, next: string) => void): () => void {
+    return this.#ctx.feed.on(LOCK_RELEASED_CHANNEL, (message) => {
+      const space = message.indexOf(' ');
+      listener(message.slice(space + 1), message.slice(0, space));
+    });
   }
 
   /** Drops every expired lease, fence and queued waiter. */

@@ -32,7 +32,10 @@ export const LOCK_SCRIPTS: Readonly<Record<string, ScriptDefinition>> = Object.f
   ringwayLockInspect: INSPECT_SCRIPT,
 });
 
-const GRANTED_FREE = -1;
+/** The script's refusal code: -1 (free, not our turn) or -1 - remaining lease. */
+function retryAfter(code: number): number {
+  return code === -1 ? 0 : Math.max(0, -1 - code);
+}
 
 /** Lock leases, fencing tokens and fair queues in Redis. */
 export class RedisLockStorage implements LockStorage {
@@ -50,24 +53,24 @@ export class RedisLockStorage implements LockStorage {
 
   async acquire(request: AcquireRequest): Promise<AcquireOutcome> {
     const { resource, holder } = request;
-    const prefix = this.#ctx.prefix;
-    const lease = entityKey(prefix, 'lock', resource);
-    const reply = Number(
-      await this.#ctx.run(
-        'ringwayLockAcquire',
-        lease,
-        `${lease}:fence`,
-        `${lease}:q`,
-        `${lease}:qt`,
-        holder,
-        request.ttlMs,
-        request.fair ? '1' : '0',
-        request.queueTtlMs,
-        this.#fenceRetentionMs,
-      ),
-    );
-    if (reply > 0) return { acquired: true, token: reply };
-    return { acquired: false, retryAfterMs: reply === GRANTED_FREE ? 0 : Math.max(0, -1 - reply) };
+    const lease = entityKey(this.#ctx.prefix, 'lock', resource);
+    const reply = (await this.#ctx.run(
+      'ringwayLockAcquire',
+      lease,
+      `${lease}:fence`,
+      `${lease}:q`,
+      `${lease}:qt`,
+      holder,
+      request.ttlMs,
+      request.fair ? '1' : '0',
+      request.queueTtlMs,
+      this.#fenceRetentionMs,
+    )) as number | [number, number];
+    if (typeof reply === 'number') {
+      if (reply > 0) return { acquired: true, token: reply };
+      return { acquired: false, retryAfterMs: retryAfter(reply), position: -1 };
+    }
+    return { acquired: false, retryAfterMs: retryAfter(reply[0]), position: reply[1] };
   }
 
   async extend(resource: string, holder: string, ttlMs: number): Promise<boolean> {
@@ -90,7 +93,16 @@ export class RedisLockStorage implements LockStorage {
 
   async release(resource: string, holder: string): Promise<boolean> {
     const lease = entityKey(this.#ctx.prefix, 'lock', resource);
-    return (await this.#ctx.run('ringwayLockRelease', lease, `${lease}:q`, holder, this.#channel, resource)) === 1;
+    const reply = await this.#ctx.run(
+      'ringwayLockRelease',
+      lease,
+      `${lease}:q`,
+      `${lease}:qt`,
+      holder,
+      this.#channel,
+      resource,
+    );
+    return reply === 1;
   }
 
   async leaveQueue(resource: string, holder: string): Promise<void> {
@@ -111,7 +123,11 @@ export class RedisLockStorage implements LockStorage {
     return { holder, token: Number(token), ttlMs: Math.max(0, pttl), queue };
   }
 
-  onReleased(listener: (resource: string) => void): () => void {
-    return this.#feed.on(LOCK_RELEASED_CHANNEL, listener);
+  onReleased(listener: (resource: string, next: string) => void): () => void {
+    return this.#feed.on(LOCK_RELEASED_CHANNEL, (message) => {
+      // `<waiter id> <resource>`: waiter ids never contain a space, resource names may.
+      const space = message.indexOf(' ');
+      if (space > 0) listener(message.slice(space + 1), message.slice(0, space));
+    });
   }
 }

@@ -4,7 +4,7 @@
  * shares a hash tag (see ../keys.ts), so each script runs on one Cluster slot.
  *
  * Keys of resource R (tag T):
- *   `<prefix>lock:{T}`        lease hash: h = holder id, t = fencing token, w = '1' once a waiter was refused
+ *   `<prefix>lock:{T}`        lease hash: h = holder id, t = fencing token, w = first plain waiter refused
  *   `<prefix>lock:{T}:fence`  last token granted (string), kept `fenceRetentionMs`
  *   `<prefix>lock:{T}:q`      fair queue: waiter ids, head first (list)
  *   `<prefix>lock:{T}:qt`     fair queue deadlines: waiter id -> server ms after which it loses its place (zset)
@@ -26,8 +26,9 @@ export interface ScriptDefinition {
 /**
  * One acquire attempt.
  * KEYS: lease, fence, queue, queue deadlines. ARGV: holder, ttlMs, fair ('1'|'0'), queueTtlMs,
- * fenceRetentionMs. Returns the token (> 0) when granted; -1 when free but another waiter is
- * ahead; otherwise -1 - (remaining lease in ms).
+ * fenceRetentionMs. Returns the token (> 0) when granted. When refused: R = -1 when free but
+ * another waiter is ahead, else -1 - (remaining lease in ms); a plain attempt returns R, a fair
+ * one {R, its place in the queue (0: head)}.
  */
 export const ACQUIRE_SCRIPT: ScriptDefinition = {
   numberOfKeys: 4,
@@ -57,18 +58,22 @@ if not holder and (not head or head == ARGV[1]) then            -- free, and nob
   end
   return token
 end
+local refused = -1                                              -- free, but another waiter is ahead of us
+if holder then refused = -1 - redis.call('PTTL', KEYS[1]) end   -- held: -1 - how long the lease still runs
 if ARGV[3] == '1' then                                          -- fair mode: take or keep a place in the queue
-  if not redis.call('ZSCORE', KEYS[4], ARGV[1]) then            -- not queued yet:
-    redis.call('RPUSH', KEYS[3], ARGV[1])                       -- join at the tail
+  local place = redis.call('LPOS', KEYS[3], ARGV[1])            -- our place (0: head), or false
+  if not place then                                             -- not queued yet:
+    place = redis.call('RPUSH', KEYS[3], ARGV[1]) - 1           -- join at the tail
   end
   redis.call('ZADD', KEYS[4], nowMs + tonumber(ARGV[4]), ARGV[1]) -- we polled: our place lasts queueTtlMs more
   redis.call('PEXPIRE', KEYS[3], ARGV[4])                       -- the queue vanishes when its last waiter
   redis.call('PEXPIRE', KEYS[4], ARGV[4])                       -- stops polling
-elseif holder then
-  redis.call('HSET', KEYS[1], 'w', '1')                         -- someone waits: release must announce itself
+  return {refused, place}                                       -- the waiter's place tells it how often to poll
 end
-if not holder then return -1 end                                -- free, but another waiter is ahead of us
-return -1 - redis.call('PTTL', KEYS[1])                         -- held: tell how long the lease still runs
+if holder then
+  redis.call('HSETNX', KEYS[1], 'w', ARGV[1])                   -- first plain waiter refused: release wakes it
+end
+return refused
 `,
 };
 
@@ -105,17 +110,34 @@ return 1
 };
 
 /**
- * Releases a lease we hold and wakes waiters. KEYS: lease, queue. ARGV: holder, channel,
- * resource. Returns 1, or 0 when not ours (released twice, or expired: harmless).
+ * Releases a lease we hold and wakes the waiter whose turn it is: the head of the fair queue
+ * (after dropping heads that stopped polling), else the first plain waiter refused during
+ * the lease. Only that waiter is woken (message `<waiter id> <resource>`), so a release
+ * costs one more attempt, not one per waiter; the others keep polling with backoff.
+ * KEYS: lease, queue, queue deadlines. ARGV: holder, channel, resource. Returns 1, or 0 when
+ * not ours (released twice, or expired: harmless).
  */
 export const RELEASE_SCRIPT: ScriptDefinition = {
-  numberOfKeys: 2,
+  numberOfKeys: 3,
   lua: `
-local lease = redis.call('HMGET', KEYS[1], 'h', 'w')            -- holder, and whether anyone waited
+local lease = redis.call('HMGET', KEYS[1], 'h', 'w')            -- holder, and the first plain waiter
 if lease[1] ~= ARGV[1] then return 0 end                        -- not ours: leave it alone
 redis.call('DEL', KEYS[1])                                      -- free the resource
-if lease[2] or redis.call('EXISTS', KEYS[2]) == 1 then          -- waiters (plain or queued) exist:
-  redis.call('PUBLISH', ARGV[2], ARGV[3])                       -- tell them now rather than at their next poll
+local head = redis.call('LINDEX', KEYS[2], 0)                   -- fair queue head, or false
+if head then                                                    -- skip heads that stopped polling
+  local now = redis.call('TIME')
+  local nowMs = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  while head do
+    local deadline = redis.call('ZSCORE', KEYS[3], head)
+    if deadline and tonumber(deadline) > nowMs then break end
+    redis.call('LPOP', KEYS[2])
+    redis.call('ZREM', KEYS[3], head)
+    head = redis.call('LINDEX', KEYS[2], 0)
+  end
+end
+local wake = head or lease[2]                                   -- whose turn it is, if anyone waits
+if wake then
+  redis.call('PUBLISH', ARGV[2], wake .. ' ' .. ARGV[3])        -- tell that waiter now, not at its next poll
 end
 return 1
 `,
@@ -131,8 +153,9 @@ export const LEAVE_QUEUE_SCRIPT: ScriptDefinition = {
 local wasHead = redis.call('LINDEX', KEYS[2], 0) == ARGV[1]     -- did we block the queue?
 redis.call('LREM', KEYS[2], 0, ARGV[1])                         -- leave the order
 redis.call('ZREM', KEYS[3], ARGV[1])                            -- and the deadlines
-if wasHead and redis.call('EXISTS', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('PUBLISH', ARGV[2], ARGV[3])                       -- free with waiters behind us: wake the next
+local head = redis.call('LINDEX', KEYS[2], 0)                   -- the waiter now first in line
+if wasHead and head and redis.call('EXISTS', KEYS[1]) == 0 then -- we blocked a free resource:
+  redis.call('PUBLISH', ARGV[2], head .. ' ' .. ARGV[3])        -- wake the next waiter
 end
 return 1
 `,

@@ -1,0 +1,312 @@
+/**
+ * Lock speed and fairness, ringway against redlock 5 on the same redis-server.
+ *
+ *   npm run bench lock        (or: npx tsx bench/lock.bench.ts)
+ *
+ * Uses REDIS_URL (default redis://127.0.0.1:6379), keys under `bench:lock:`.
+ *
+ * 1. Uncontended acquire + release, one after another on one connection each:
+ *    - ringway: `LockManager.acquire` + `lock.release` over `redisStore`;
+ *    - redlock 5.0.0-beta.2 with one client: `redlock.acquire` + `lock.release`;
+ *    - floor: ringway's own acquire and release scripts sent with raw ioredis `evalsha`, no
+ *      library code around them: the same two round trips, the least they can cost.
+ *    Interleaved tinybench rounds, medians; then client CPU per pair (process.cpuUsage over
+ *    a fixed number of pairs, interleaved, medians).
+ * 2. 10 workers, each with its own connection, contending for one key for a fixed time,
+ *    acquiring and releasing at once: redlock with its defaults (a worker whose acquire
+ *    fails after its retries tries again), ringway plain, ringway fair. Throughput, each
+ *    worker's share of grants against the mean, and the wait per grant (from when a worker
+ *    starts wanting the lock until it has it): p50, p99, max.
+ *
+ * Writes bench/results/lock.json and prints markdown tables.
+ */
+import { Redis } from 'ioredis';
+// @ts-expect-error redlock 5.0.0-beta.2's package.json "exports" has no "types" entry, so NodeNext finds none.
+import RedlockModule from 'redlock';
+import { LockManager } from '../src/lock/LockManager.js';
+import { entityKey } from '../src/store/keys.js';
+import { ACQUIRE_SCRIPT, RELEASE_SCRIPT } from '../src/store/redis/lockScripts.js';
+import { redisStore } from '../src/store/redis/RedisStore.js';
+import { interleave, machine, table, writeResults } from './harness.js';
+
+/** The part of redlock 5's API used here (its own types: node_modules/redlock/dist/index.d.ts). */
+interface RedlockLike {
+  acquire(resources: string[], duration: number): Promise<{ release(): Promise<unknown> }>;
+}
+const Redlock = RedlockModule as new (clients: Redis[], settings?: { retryCount?: number }) => RedlockLike;
+
+const URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PREFIX = 'bench:lock:';
+const PAIRS = 200; // acquire + release pairs per tinybench sample
+const CPU_PAIRS = 3_000;
+const CONTENTION_WORKERS = 10;
+const CONTENTION_MS = Number(process.env.LOCK_BENCH_CONTENTION_MS ?? 4_000);
+const TTL = 10_000;
+
+const connect = () => {
+  const c = new Redis(URL);
+  c.on('error', () => {});
+  return c;
+};
+
+// ---- 1. uncontended ------------------------------------------------------------------
+
+const ringStore = redisStore(URL, { prefix: PREFIX });
+const ringLocks = new LockManager({ store: ringStore });
+const redlockClient = connect();
+const redlock = new Redlock([redlockClient], { retryCount: 0 });
+const floorClient = connect();
+const floorAcquireSha = String(await floorClient.script('LOAD', ACQUIRE_SCRIPT.lua));
+const floorReleaseSha = String(await floorClient.script('LOAD', RELEASE_SCRIPT.lua));
+const floorLease = entityKey(PREFIX, 'lock', 'floor');
+const floorChannel = `${PREFIX}lock:released`;
+let floorSeq = 0;
+
+const ringPair = async () => {
+  const lock = await ringLocks.acquire('uncontended-ringway', { ttlMs: TTL });
+  await lock.release();
+};
+const redlockPair = async () => {
+  const lock = await redlock.acquire([`${PREFIX}uncontended-redlock`], TTL);
+  await lock.release();
+};
+const floorPair = async () => {
+  const holder = `floor.${++floorSeq}`;
+  const token = await floorClient.evalsha(
+    floorAcquireSha,
+    4,
+    floorLease,
+    `${floorLease}:fence`,
+    `${floorLease}:q`,
+    `${floorLease}:qt`,
+    holder,
+    TTL,
+    '0',
+    2_000,
+    86_400_000,
+  );
+  if (Number(token) <= 0) throw new Error('floor: not acquired');
+  await floorClient.evalsha(floorReleaseSha, 2, floorLease, `${floorLease}:q`, holder, floorChannel, 'floor');
+};
+
+const repeat = (pair: () => Promise<void>) => async () => {
+  for (let i = 0; i < PAIRS; i++) await pair();
+};
+
+// Warm every path (script loading, JIT) before measuring.
+for (let i = 0; i < 500; i++) {
+  await ringPair();
+  await redlockPair();
+  await floorPair();
+}
+
+const uncontended = await interleave(
+  [
+    { name: 'ringway acquire+release', units: PAIRS, fn: repeat(ringPair) },
+    { name: 'redlock 5 acquire+release', units: PAIRS, fn: repeat(redlockPair) },
+    { name: 'floor: same 2 scripts, raw ioredis', units: PAIRS, fn: repeat(floorPair) },
+  ],
+  { rounds: 9, iterations: 5 },
+);
+
+/** Client CPU (user + system) per pair, in µs: interleaved rounds, median. */
+async function cpuPerPair(): Promise<Record<string, number>> {
+  const tasks: [string, () => Promise<void>][] = [
+    ['ringway', ringPair],
+    ['redlock', redlockPair],
+    ['floor', floorPair],
+  ];
+  const samples: Record<string, number[]> = { ringway: [], redlock: [], floor: [] };
+  for (let round = 0; round < 5; round++) {
+    for (let k = 0; k < tasks.length; k++) {
+      const [name, pair] = tasks[(k + round) % tasks.length]!;
+      const before = process.cpuUsage();
+      for (let i = 0; i < CPU_PAIRS; i++) await pair();
+      const used = process.cpuUsage(before);
+      samples[name]!.push((used.user + used.system) / CPU_PAIRS);
+    }
+  }
+  return Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]));
+}
+const cpu = await cpuPerPair();
+
+// ---- 2. contention -------------------------------------------------------------------
+
+interface ContentionResult {
+  name: string;
+  grants: number;
+  perSecond: number;
+  perWorker: number[];
+  minShareOfMean: number;
+  maxShareOfMean: number;
+  waitP50Ms: number;
+  waitP99Ms: number;
+  waitMaxMs: number;
+  failedAttempts: number;
+}
+
+type Worker = { acquire: () => Promise<(() => Promise<unknown>) | undefined>; close: () => Promise<void> };
+
+async function contend(name: string, make: (i: number) => Worker): Promise<ContentionResult> {
+  const workers = Array.from({ length: CONTENTION_WORKERS }, (_, i) => make(i));
+  const perWorker = new Array<number>(workers.length).fill(0);
+  const waits: number[] = [];
+  let failedAttempts = 0;
+  const end = performance.now() + CONTENTION_MS;
+  await Promise.all(
+    workers.map(async (w, i) => {
+      while (performance.now() < end) {
+        const wantedAt = performance.now();
+        let release: (() => Promise<unknown>) | undefined;
+        while (release === undefined && performance.now() < end) {
+          release = await w.acquire();
+          if (release === undefined) failedAttempts++;
+        }
+        if (release === undefined) break;
+        waits.push(performance.now() - wantedAt);
+        perWorker[i]!++;
+        await release();
+      }
+    }),
+  );
+  for (const w of workers) await w.close();
+  const grants = perWorker.reduce((a, b) => a + b, 0);
+  const mean = grants / workers.length;
+  waits.sort((a, b) => a - b);
+  return {
+    name,
+    grants,
+    perSecond: grants / (CONTENTION_MS / 1000),
+    perWorker,
+    minShareOfMean: Math.min(...perWorker) / mean,
+    maxShareOfMean: Math.max(...perWorker) / mean,
+    waitP50Ms: quantile(waits, 0.5),
+    waitP99Ms: quantile(waits, 0.99),
+    waitMaxMs: waits[waits.length - 1] ?? 0,
+    failedAttempts,
+  };
+}
+
+const redlockWorker = (i: number): Worker => {
+  const client = connect();
+  const r = new Redlock([client]); // its defaults: 10 retries, 200 ms apart, +-100 ms jitter
+  return {
+    acquire: async () => {
+      try {
+        const lock = await r.acquire([`${PREFIX}contended-redlock`], TTL);
+        return () => lock.release();
+      } catch {
+        return undefined;
+      }
+    },
+    close: async () => {
+      client.disconnect();
+      void i;
+    },
+  };
+};
+
+const ringWorker =
+  (fair: boolean) =>
+  (i: number): Worker => {
+    const store = redisStore(URL, { prefix: PREFIX });
+    const locks = new LockManager({ store, fair });
+    const resource = fair ? 'contended-fair' : 'contended-plain';
+    return {
+      acquire: async () => {
+        try {
+          const lock = await locks.acquire(resource, { ttlMs: TTL, waitMs: 60_000 });
+          return () => lock.release();
+        } catch {
+          return undefined;
+        }
+      },
+      close: async () => {
+        locks.close();
+        await store.close();
+        void i;
+      },
+    };
+  };
+
+const contention: ContentionResult[] = [];
+const contenders: [string, (i: number) => Worker][] = [
+  ['redlock 5 (defaults)', redlockWorker],
+  ['ringway plain', ringWorker(false)],
+  ['ringway fair', ringWorker(true)],
+];
+const contentionRounds = Number(process.env.LOCK_BENCH_CONTENTION_ROUNDS ?? 2);
+const contentionSamples = new Map<string, ContentionResult[]>();
+for (let round = 0; round < contentionRounds; round++) {
+  for (let k = 0; k < contenders.length; k++) {
+    const [name, make] = contenders[(k + round) % contenders.length]!;
+    const result = await contend(name, make);
+    contentionSamples.set(name, [...(contentionSamples.get(name) ?? []), result]);
+  }
+}
+for (const [name] of contenders) {
+  // The round with the median throughput represents each contender.
+  const rs = (contentionSamples.get(name) ?? []).sort((a, b) => a.perSecond - b.perSecond);
+  contention.push(rs[Math.floor((rs.length - 1) / 2)]!);
+}
+
+// ---- report --------------------------------------------------------------------------
+
+const byName = (name: string) => uncontended.find((r) => r.name === name)!.nsPerUnit;
+const ratios = {
+  'ringway vs redlock (rate)': byName('redlock 5 acquire+release') / byName('ringway acquire+release'),
+  'ringway vs floor (rate)': byName('floor: same 2 scripts, raw ioredis') / byName('ringway acquire+release'),
+  'redlock vs floor (rate)': byName('floor: same 2 scripts, raw ioredis') / byName('redlock 5 acquire+release'),
+  'contention: ringway plain vs redlock (throughput)': contention[1]!.perSecond / contention[0]!.perSecond,
+  'contention: ringway fair vs redlock (throughput)': contention[2]!.perSecond / contention[0]!.perSecond,
+};
+
+console.log(`\nUncontended acquire + release (${URL}), per pair:`);
+console.log(table(uncontended, 'redlock 5 acquire+release', 'pair'));
+console.log('\nClient CPU per pair (user + system, µs):');
+for (const [k, v] of Object.entries(cpu)) console.log(`  ${k}: ${v.toFixed(1)} µs`);
+console.log(
+  `\n${CONTENTION_WORKERS} workers contending for one key, ${CONTENTION_MS} ms each (median of ${contentionRounds}):`,
+);
+console.log(
+  '| implementation | grants/s | min share / mean | max share / mean | wait p50 ms | wait p99 ms | wait max ms |',
+);
+console.log('|---|---:|---:|---:|---:|---:|---:|');
+for (const c of contention) {
+  console.log(
+    `| ${c.name} | ${c.perSecond.toFixed(0)} | ${c.minShareOfMean.toFixed(2)} | ${c.maxShareOfMean.toFixed(2)} | ${c.waitP50Ms.toFixed(1)} | ${c.waitP99Ms.toFixed(1)} | ${c.waitMaxMs.toFixed(0)} |`,
+  );
+}
+for (const c of contention) console.log(`  ${c.name}: grants per worker ${c.perWorker.join(', ')}`);
+console.log('\nRatios:');
+for (const [k, v] of Object.entries(ratios)) console.log(`  ${k}: ${v.toFixed(2)}`);
+
+writeResults('lock', {
+  machine: machine(),
+  redis: URL,
+  pairsPerSample: PAIRS,
+  uncontended,
+  cpuMicrosPerPair: cpu,
+  contention: { workers: CONTENTION_WORKERS, durationMs: CONTENTION_MS, rounds: contentionRounds, results: contention },
+  ratios,
+});
+
+ringLocks.close();
+await ringStore.close();
+redlockClient.disconnect();
+floorClient.disconnect();
+const cleanup = connect();
+const keys = await cleanup.keys(`${PREFIX}*`);
+if (keys.length > 0) await cleanup.unlink(...keys);
+cleanup.disconnect();
+
+function median(values: number[]): number {
+  const s = values.slice().sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
