@@ -3,6 +3,8 @@
  * a gateway started from a configuration object, and raw-socket requests for inputs a
  * well-behaved client would never send.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import {
   createServer,
   request as httpRequest,
@@ -11,6 +13,9 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { resolveGatewayConfig } from '../../server/config/GatewayConfig.js';
 import { createGateway, type Gateway, type GatewayOptions } from '../../server/gateway.js';
 
@@ -176,4 +181,61 @@ export function send(
     req.on('error', reject);
     req.end(options.body);
   });
+}
+
+/** A gateway in a child process, started through the CLI (`server/cli.ts` under tsx). */
+export interface GatewayProcess {
+  readonly proc: ChildProcess;
+  readonly pid: number;
+  readonly port: number;
+  readonly url: string;
+  /** Everything the process wrote so far. */
+  output(): string;
+  /** Resolves with the exit code once the process exited. */
+  readonly exited: Promise<number | null>;
+}
+
+const CLI = fileURLToPath(new URL('../../server/cli.ts', import.meta.url));
+
+/** Runs the CLI with `args` in a child process and waits for the gateway to listen. */
+export async function spawnGateway(args: string[], env: NodeJS.ProcessEnv = {}): Promise<GatewayProcess> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout?.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  proc.stderr?.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  let port = 0;
+  await until(
+    () => {
+      const m = /listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      if (m !== null) port = Number(m[1]);
+      if (proc.exitCode !== null) throw new Error(`gateway exited (${proc.exitCode}): ${out}`);
+      return port !== 0;
+    },
+    30_000,
+    'the gateway process to listen',
+  );
+  return { proc, pid: proc.pid as number, port, url: `http://127.0.0.1:${port}`, output: () => out, exited };
+}
+
+/** Resident memory of a process, in bytes (Linux). */
+export function rssOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb * 1024;
+}
+
+/** Writes a configuration to a temporary file and returns its path. */
+export function configFile(config: unknown): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ringway-gw-'));
+  const file = join(dir, 'gateway.json');
+  writeFileSync(file, JSON.stringify(config));
+  return file;
 }

@@ -1,0 +1,317 @@
+#!/usr/bin/env node
+/**
+ * `ringway`, the command line: `ringway gateway --config gateway.yaml` runs the gateway,
+ * `ringway check --config gateway.yaml` validates a configuration, `ringway --help` lists
+ * every command and flag (generated from the same table the parser reads, so they agree).
+ */
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { redisStore } from '../src/store/redis/RedisStore.js';
+import type { Store } from '../src/store/Store.js';
+import { ConfigError } from './config/ConfigError.js';
+import { loadGatewayConfig } from './config/loadConfig.js';
+import { createGateway, type Gateway } from './gateway.js';
+
+/** A command of the CLI. */
+export interface CommandSpec {
+  readonly name: string;
+  readonly summary: string;
+}
+
+/** A flag of the CLI. */
+export interface FlagSpec {
+  readonly name: string;
+  readonly short?: string;
+  readonly value?: string;
+  readonly summary: string;
+  /** Commands that take it ('*' for all). */
+  readonly commands: readonly string[];
+}
+
+/** Every command. */
+export const COMMANDS: readonly CommandSpec[] = [
+  { name: 'gateway', summary: 'Run the API gateway with a configuration file' },
+  { name: 'check', summary: 'Validate a configuration file (errors name the field and line) and exit' },
+  { name: 'help', summary: 'Show this help' },
+  { name: 'version', summary: 'Print the version' },
+];
+
+/** Every flag. */
+export const FLAGS: readonly FlagSpec[] = [
+  {
+    name: 'config',
+    short: 'c',
+    value: 'file',
+    summary: 'Gateway configuration, YAML or JSON (required)',
+    commands: ['gateway', 'check'],
+  },
+  {
+    name: 'redis',
+    value: 'url',
+    summary: 'Share state through Redis at <url> (redis://host:port/db); also REDIS_URL. Default: in-memory store',
+    commands: ['gateway'],
+  },
+  {
+    name: 'port',
+    short: 'p',
+    value: 'n',
+    summary: 'Proxy port, overriding listen.port (default 8080)',
+    commands: ['gateway'],
+  },
+  {
+    name: 'host',
+    value: 'addr',
+    summary: 'Proxy address, overriding listen.host (default 0.0.0.0)',
+    commands: ['gateway'],
+  },
+  {
+    name: 'log-level',
+    value: 'level',
+    summary: 'fatal, error, warn, info, debug, trace or silent (default info)',
+    commands: ['gateway'],
+  },
+  { name: 'help', short: 'h', summary: 'Show this help', commands: ['*'] },
+  { name: 'version', short: 'v', summary: 'Print the version', commands: ['*'] },
+];
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** The help text. */
+export function helpText(): string {
+  const lines = [
+    'ringway: consistent hashing, load balancing, locks, registry, config and an API gateway.',
+    '',
+    'Usage: ringway <command> [flags]',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(10)}${c.summary}`),
+    '',
+    'Flags:',
+  ];
+  for (const f of FLAGS) {
+    const left = `${f.short === undefined ? '    ' : `-${f.short}, `}--${f.name}${f.value === undefined ? '' : ` <${f.value}>`}`;
+    const where = f.commands.includes('*') ? '' : ` [${f.commands.join(', ')}]`;
+    lines.push(`  ${left.padEnd(26)}${f.summary}${where}`);
+  }
+  lines.push(
+    '',
+    'Examples:',
+    '  ringway gateway --config gateway.yaml',
+    '  ringway gateway --config gateway.yaml --redis redis://127.0.0.1:6379 --port 8081',
+    '  ringway check --config gateway.yaml',
+    '',
+    'Signals: SIGTERM or SIGINT drain in-flight requests (proxy.drainTimeoutMs), then exit; a second one exits at once.',
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+/** The package version, from the package.json above this file (src or dist layout). */
+export function version(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'ringway') return pkg.version ?? '0.0.0';
+    }
+    dir = dirname(dir);
+  }
+  return '0.0.0';
+}
+
+/** A usage error: printed with a hint, exit code 2. */
+class UsageError extends Error {}
+
+interface Parsed {
+  command: string;
+  values: Record<string, string | boolean | undefined>;
+}
+
+function parse(argv: readonly string[]): Parsed {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
+  for (const f of FLAGS) {
+    options[f.name] = {
+      type: f.value === undefined ? 'boolean' : 'string',
+      ...(f.short === undefined ? {} : { short: f.short }),
+    };
+  }
+  let result: ReturnType<typeof parseArgs>;
+  try {
+    result = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const values = result.values as Record<string, string | boolean | undefined>;
+  const [command, ...rest] = result.positionals;
+  if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`);
+  if (values.help === true || command === 'help') return { command: 'help', values };
+  if (values.version === true || command === 'version') return { command: 'version', values };
+  if (command === undefined) return { command: 'help', values };
+  if (!COMMANDS.some((c) => c.name === command)) throw new UsageError(`unknown command '${command}'`);
+  for (const f of FLAGS) {
+    if (values[f.name] !== undefined && !f.commands.includes('*') && !f.commands.includes(command)) {
+      throw new UsageError(`--${f.name} does not apply to '${command}'`);
+    }
+  }
+  return { command, values };
+}
+
+function portOf(value: string | boolean | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (typeof value !== 'string' || !/^\d+$/.test(value) || n > 65_535) {
+    throw new UsageError(`--port must be an integer in [0, 65535], got '${String(value)}'`);
+  }
+  return n;
+}
+
+/** Output streams and the environment, injectable for tests. */
+export interface CliIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+  /** Registers a signal handler (process.on by default). */
+  onSignal: (signal: 'SIGTERM' | 'SIGINT', handler: () => void) => void;
+}
+
+const defaultIo: CliIo = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+  env: process.env,
+  onSignal: (signal, handler) => process.on(signal, handler),
+};
+
+/**
+ * Runs the CLI with `argv` (without `node` and the script). Resolves with the exit code for
+ * commands that end, and with the running gateway for `gateway` (it exits on a signal).
+ */
+export async function main(argv: readonly string[], io: CliIo = defaultIo): Promise<number | Gateway> {
+  let parsed: Parsed;
+  try {
+    parsed = parse(argv);
+  } catch (err) {
+    io.err(`ringway: ${(err as Error).message}\nRun 'ringway --help' for the commands and flags.\n`);
+    return 2;
+  }
+  const { command, values } = parsed;
+  if (command === 'help') {
+    io.out(helpText());
+    return 0;
+  }
+  if (command === 'version') {
+    io.out(`${version()}\n`);
+    return 0;
+  }
+  const configPath = values.config;
+  if (typeof configPath !== 'string') {
+    io.err(`ringway ${command}: --config <file> is required\n`);
+    return 2;
+  }
+  let config: Awaited<ReturnType<typeof loadGatewayConfig>>;
+  try {
+    config = await loadGatewayConfig(configPath);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      io.err(`${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  if (command === 'check') {
+    io.out(`${configPath}: ${config.routes.length} routes, ${config.services.size} services: OK\n`);
+    return 0;
+  }
+
+  let port: number | undefined;
+  try {
+    port = portOf(values.port);
+    const level = values['log-level'];
+    if (level !== undefined && (typeof level !== 'string' || !LOG_LEVELS.includes(level))) {
+      throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${String(level)}'`);
+    }
+  } catch (err) {
+    io.err(`ringway: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const redisUrl = typeof values.redis === 'string' ? values.redis : io.env.REDIS_URL;
+  let store: Store | undefined;
+  if (redisUrl !== undefined && redisUrl !== '') {
+    try {
+      store = redisStore(redisUrl);
+    } catch (err) {
+      io.err(`ringway: --redis: ${(err as Error).message}\n`);
+      return 2;
+    }
+  }
+  const level = (values['log-level'] as string | undefined) ?? 'info';
+  const gateway = await createGateway({
+    config,
+    ...(store === undefined ? {} : { store }),
+    ...(port === undefined ? {} : { port }),
+    ...(typeof values.host === 'string' ? { host: values.host } : {}),
+    logLevel: level,
+  });
+  const log = gateway.app.log;
+  try {
+    await gateway.listen();
+  } catch (err) {
+    log.error({ err }, 'cannot listen');
+    await gateway.close();
+    await store?.close();
+    return 1;
+  }
+  log.info(
+    { routes: config.routes.length, services: [...config.services.keys()], store: store?.kind ?? 'memory' },
+    'ringway gateway ready',
+  );
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal, inFlight: gateway.inFlight }, 'shutting down: draining in-flight requests');
+    gateway
+      .close()
+      .then(() => store?.close())
+      .then(
+        () => {
+          log.info('stopped');
+          process.exit(0);
+        },
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+  };
+  io.onSignal('SIGTERM', () => stop('SIGTERM'));
+  io.onSignal('SIGINT', () => stop('SIGINT'));
+  return gateway;
+}
+
+/** Whether this file is the program (also through npm's `node_modules/.bin` symlink). */
+function invokedDirectly(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (invokedDirectly()) {
+  main(process.argv.slice(2)).then(
+    (result) => {
+      if (typeof result === 'number') process.exitCode = result;
+    },
+    (err: unknown) => {
+      process.stderr.write(`ringway: ${(err as Error).stack ?? String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,109 @@
+// The CLI: help, version, check, and a gateway process that drains in-flight requests on
+// SIGTERM and exits 0.
+import { request } from 'node:http';
+import { describe, expect, it } from 'vitest';
+import { COMMANDS, FLAGS, helpText, main, version } from '../../server/cli.js';
+import { configFile, spawnGateway, startUpstream } from './helpers.js';
+
+function io() {
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    out,
+    err,
+    io: { out: (t: string) => out.push(t), err: (t: string) => err.push(t), env: {}, onSignal: () => {} },
+  };
+}
+
+describe('ringway CLI', () => {
+  it('--help lists every command and every flag', async () => {
+    const { out, io: cliIo } = io();
+    expect(await main(['--help'], cliIo)).toBe(0);
+    const text = out.join('');
+    expect(text).toBe(helpText());
+    for (const c of COMMANDS) expect(text).toMatch(new RegExp(`^  ${c.name} `, 'm'));
+    for (const f of FLAGS) {
+      expect(text).toContain(`--${f.name}`);
+      if (f.short !== undefined) expect(text).toContain(`-${f.short}, --${f.name}`);
+    }
+    expect(await main([], cliIo)).toBe(0);
+    expect(await main(['help'], cliIo)).toBe(0);
+  });
+
+  it('--version prints the package version', async () => {
+    const { out, io: cliIo } = io();
+    expect(await main(['--version'], cliIo)).toBe(0);
+    expect(out.join('').trim()).toBe(version());
+    expect(version()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it('check validates a file and names the line of each problem', async () => {
+    const good = io();
+    const file = configFile({ routes: [{ match: { prefix: '/' }, service: 'a' }] });
+    expect(await main(['check', '--config', file], good.io)).toBe(0);
+    expect(good.out.join('')).toContain('OK');
+    const bad = io();
+    const badFile = configFile({ routes: [{ match: { prefix: 'x' }, service: 'a', retries: { attempts: 99 } }] });
+    expect(await main(['check', '-c', badFile], bad.io)).toBe(1);
+    const text = bad.err.join('');
+    expect(text).toContain(`${badFile}:1:`);
+    expect(text).toContain('routes[0].match.prefix');
+    expect(text).toContain('routes[0].retries.attempts must be <= 10');
+  });
+
+  it('refuses unknown commands and flags, missing --config, bad ports and levels (exit 2)', async () => {
+    const file = configFile({});
+    for (const argv of [
+      ['bogus'],
+      ['gateway', '--nope'],
+      ['gateway'],
+      ['check', '--port', '1', '-c', file],
+      ['gateway', '-c', file, '--port', 'abc'],
+      ['gateway', '-c', file, '--port', '70000'],
+      ['gateway', '-c', file, '--log-level', 'loud'],
+      ['gateway', '-c', file, '--redis', 'http://not-redis'],
+    ]) {
+      const { err, io: cliIo } = io();
+      expect(await main(argv, cliIo), argv.join(' ')).toBe(2);
+      expect(err.join('')).toMatch(/ringway/);
+    }
+  });
+
+  it('a gateway process drains in-flight requests on SIGTERM, refuses new connections, and exits 0', async () => {
+    const slow = await startUpstream((_req, res) => {
+      setTimeout(() => res.end('finished'), 800);
+    });
+    const gw = await spawnGateway([
+      'gateway',
+      '--config',
+      configFile({
+        listen: { host: '127.0.0.1' },
+        routes: [{ match: { prefix: '/' }, service: 's' }],
+        services: { s: { static: [slow.url] } },
+      }),
+      '--port',
+      '0',
+    ]);
+    const inFlight = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: gw.port, path: '/slow', agent: false }, (res) => {
+        let body = '';
+        res.on('data', (c) => {
+          body += c;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    // Wait until the upstream has the request, then ask the gateway to stop.
+    const started = Date.now();
+    while (slow.seen.length === 0 && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 10));
+    gw.proc.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 100));
+    await expect(fetch(`${gw.url}/new`)).rejects.toThrow();
+    expect(await inFlight).toEqual({ status: 200, body: 'finished' });
+    expect(await gw.exited).toBe(0);
+    expect(gw.output()).toContain('draining');
+    await slow.close();
+  });
+});
