@@ -13,10 +13,11 @@
  *    Interleaved tinybench rounds, medians; then client CPU per pair (process.cpuUsage over
  *    a fixed number of pairs, interleaved, medians).
  * 2. 10 workers, each with its own connection, contending for one key for a fixed time,
- *    acquiring and releasing at once: redlock with its defaults (a worker whose acquire
- *    fails after its retries tries again), ringway plain, ringway fair. Throughput, each
- *    worker's share of grants against the mean, and the wait per grant (from when a worker
- *    starts wanting the lock until it has it): p50, p99, max.
+ *    releasing at once (hold 0 ms) or after 1 ms of "work": redlock with its defaults (a
+ *    worker whose acquire fails after its retries tries again), ringway plain, ringway fair.
+ *    Throughput, each worker's share of grants against the mean, and the wait per grant
+ *    (from when a worker starts wanting the lock until it has it): p50, p99, max. Runs are
+ *    interleaved; the run with the median throughput is reported.
  *
  * Writes bench/results/lock.json and prints markdown tables.
  */
@@ -41,6 +42,8 @@ const PAIRS = 200; // acquire + release pairs per tinybench sample
 const CPU_PAIRS = 3_000;
 const CONTENTION_WORKERS = 10;
 const CONTENTION_MS = Number(process.env.LOCK_BENCH_CONTENTION_MS ?? 4_000);
+/** Work done while holding the lock, in ms, per contention scenario (0: release at once). */
+const HOLDS_MS = [0, 1];
 const TTL = 10_000;
 
 const connect = () => {
@@ -134,6 +137,7 @@ const cpu = await cpuPerPair();
 
 interface ContentionResult {
   name: string;
+  holdMs: number;
   grants: number;
   perSecond: number;
   perWorker: number[];
@@ -147,7 +151,7 @@ interface ContentionResult {
 
 type Worker = { acquire: () => Promise<(() => Promise<unknown>) | undefined>; close: () => Promise<void> };
 
-async function contend(name: string, make: (i: number) => Worker): Promise<ContentionResult> {
+async function contend(name: string, make: (i: number) => Worker, holdMs: number): Promise<ContentionResult> {
   const workers = Array.from({ length: CONTENTION_WORKERS }, (_, i) => make(i));
   const perWorker = new Array<number>(workers.length).fill(0);
   const waits: number[] = [];
@@ -165,6 +169,7 @@ async function contend(name: string, make: (i: number) => Worker): Promise<Conte
         if (release === undefined) break;
         waits.push(performance.now() - wantedAt);
         perWorker[i]!++;
+        if (holdMs > 0) await new Promise((resolve) => setTimeout(resolve, holdMs));
         await release();
       }
     }),
@@ -175,6 +180,7 @@ async function contend(name: string, make: (i: number) => Worker): Promise<Conte
   waits.sort((a, b) => a - b);
   return {
     name,
+    holdMs,
     grants,
     perSecond: grants / (CONTENTION_MS / 1000),
     perWorker,
@@ -235,49 +241,58 @@ const contenders: [string, (i: number) => Worker][] = [
   ['ringway plain', ringWorker(false)],
   ['ringway fair', ringWorker(true)],
 ];
-const contentionRounds = Number(process.env.LOCK_BENCH_CONTENTION_ROUNDS ?? 2);
-const contentionSamples = new Map<string, ContentionResult[]>();
-for (let round = 0; round < contentionRounds; round++) {
-  for (let k = 0; k < contenders.length; k++) {
-    const [name, make] = contenders[(k + round) % contenders.length]!;
-    const result = await contend(name, make);
-    contentionSamples.set(name, [...(contentionSamples.get(name) ?? []), result]);
+const contentionRounds = Number(process.env.LOCK_BENCH_CONTENTION_ROUNDS ?? 3);
+for (const holdMs of HOLDS_MS) {
+  const samples = new Map<string, ContentionResult[]>();
+  for (let round = 0; round < contentionRounds; round++) {
+    for (let k = 0; k < contenders.length; k++) {
+      const [name, make] = contenders[(k + round) % contenders.length]!;
+      const result = await contend(name, make, holdMs);
+      samples.set(name, [...(samples.get(name) ?? []), result]);
+    }
   }
-}
-for (const [name] of contenders) {
-  // The round with the median throughput represents each contender.
-  const rs = (contentionSamples.get(name) ?? []).sort((a, b) => a.perSecond - b.perSecond);
-  contention.push(rs[Math.floor((rs.length - 1) / 2)]!);
+  for (const [name] of contenders) {
+    // The round with the median throughput represents each contender.
+    const rs = (samples.get(name) ?? []).sort((a, b) => a.perSecond - b.perSecond);
+    contention.push(rs[Math.floor(rs.length / 2)]!);
+  }
 }
 
 // ---- report --------------------------------------------------------------------------
 
 const byName = (name: string) => uncontended.find((r) => r.name === name)!.nsPerUnit;
-const ratios = {
+const scenario = (name: string, holdMs: number) => contention.find((c) => c.name === name && c.holdMs === holdMs)!;
+const ratios: Record<string, number> = {
   'ringway vs redlock (rate)': byName('redlock 5 acquire+release') / byName('ringway acquire+release'),
   'ringway vs floor (rate)': byName('floor: same 2 scripts, raw ioredis') / byName('ringway acquire+release'),
   'redlock vs floor (rate)': byName('floor: same 2 scripts, raw ioredis') / byName('redlock 5 acquire+release'),
-  'contention: ringway plain vs redlock (throughput)': contention[1]!.perSecond / contention[0]!.perSecond,
-  'contention: ringway fair vs redlock (throughput)': contention[2]!.perSecond / contention[0]!.perSecond,
 };
+for (const holdMs of HOLDS_MS) {
+  const base = scenario('redlock 5 (defaults)', holdMs).perSecond;
+  ratios[`contention hold ${holdMs} ms: ringway plain vs redlock (throughput)`] =
+    scenario('ringway plain', holdMs).perSecond / base;
+  ratios[`contention hold ${holdMs} ms: ringway fair vs redlock (throughput)`] =
+    scenario('ringway fair', holdMs).perSecond / base;
+}
 
 console.log(`\nUncontended acquire + release (${URL}), per pair:`);
 console.log(table(uncontended, 'redlock 5 acquire+release', 'pair'));
 console.log('\nClient CPU per pair (user + system, µs):');
 for (const [k, v] of Object.entries(cpu)) console.log(`  ${k}: ${v.toFixed(1)} µs`);
 console.log(
-  `\n${CONTENTION_WORKERS} workers contending for one key, ${CONTENTION_MS} ms each (median of ${contentionRounds}):`,
+  `\n${CONTENTION_WORKERS} workers contending for one key, ${CONTENTION_MS} ms per run, median of ${contentionRounds} runs:`,
 );
 console.log(
-  '| implementation | grants/s | min share / mean | max share / mean | wait p50 ms | wait p99 ms | wait max ms |',
+  '| implementation | hold ms | grants/s | min share / mean | max share / mean | wait p50 ms | wait p99 ms | wait max ms |',
 );
-console.log('|---|---:|---:|---:|---:|---:|---:|');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
 for (const c of contention) {
   console.log(
-    `| ${c.name} | ${c.perSecond.toFixed(0)} | ${c.minShareOfMean.toFixed(2)} | ${c.maxShareOfMean.toFixed(2)} | ${c.waitP50Ms.toFixed(1)} | ${c.waitP99Ms.toFixed(1)} | ${c.waitMaxMs.toFixed(0)} |`,
+    `| ${c.name} | ${c.holdMs} | ${c.perSecond.toFixed(0)} | ${c.minShareOfMean.toFixed(2)} | ${c.maxShareOfMean.toFixed(2)} | ${c.waitP50Ms.toFixed(1)} | ${c.waitP99Ms.toFixed(1)} | ${c.waitMaxMs.toFixed(0)} |`,
   );
 }
-for (const c of contention) console.log(`  ${c.name}: grants per worker ${c.perWorker.join(', ')}`);
+for (const c of contention)
+  console.log(`  ${c.name}, hold ${c.holdMs} ms: grants per worker ${c.perWorker.join(', ')}`);
 console.log('\nRatios:');
 for (const [k, v] of Object.entries(ratios)) console.log(`  ${k}: ${v.toFixed(2)}`);
 
@@ -287,7 +302,13 @@ writeResults('lock', {
   pairsPerSample: PAIRS,
   uncontended,
   cpuMicrosPerPair: cpu,
-  contention: { workers: CONTENTION_WORKERS, durationMs: CONTENTION_MS, rounds: contentionRounds, results: contention },
+  contention: {
+    workers: CONTENTION_WORKERS,
+    durationMs: CONTENTION_MS,
+    rounds: contentionRounds,
+    holdsMs: HOLDS_MS,
+    results: contention,
+  },
   ratios,
 });
 

@@ -111,8 +111,9 @@ export class LockManager {
   }
 
   /**
-   * Acquires `name`, retrying with exponential backoff and full jitter (and waking early
-   * when the holder releases) until `waitMs` has passed.
+   * Acquires `name`. A plain acquire retries with exponential backoff and full jitter until
+   * `waitMs` has passed; a fair one waits in the resource's FIFO queue and is woken when its
+   * turn comes.
    * @throws {LockTimeoutError} when the lock stayed taken for `waitMs`.
    * @throws {StoreUnavailableError} when the store could not be reached until `waitMs` passed.
    * @throws {InvalidOptionError} for a bad name, ttl or option; {@link TypeError} when `name` is not a string.
@@ -152,7 +153,8 @@ export class LockManager {
     const locks = this.backend.locks;
     const { resource, holder } = request;
     const deadline = started + attempt.waitMs;
-    this.#listenForReleases();
+    // Fair waiters are woken when their turn comes; plain ones only poll.
+    if (request.fair) this.#listenForReleases();
     // Registered for the whole wait, so that a wake-up arriving while an attempt is in
     // flight is remembered rather than lost.
     const waiter: Waiter = { wake: undefined, woken: false };
@@ -185,6 +187,7 @@ export class LockManager {
         if (waiter.woken) waiter.woken = false;
         else await this.#sleep(waiter, Math.min(delay, Math.ceil(remaining)), attempt.signal);
         attempt.signal?.throwIfAborted();
+        this.#assertOpen();
         const sentAt = now();
         try {
           last = await locks.acquire(request);
@@ -286,8 +289,9 @@ export class LockManager {
   }
 
   /**
-   * Stops listening to the store. Held locks stay held until released or expired; the store
-   * stays open (it is the caller's). Calling it twice is harmless.
+   * Stops listening to the store; acquires still waiting reject with StoreUnavailableError.
+   * Held locks stay held until released or expired; the store stays open (it is the
+   * caller's). Calling it twice is harmless.
    */
   close(): void {
     if (this.#closed) return;

@@ -70,7 +70,7 @@ export interface LockStorageOptions {
 }
 
 /**
- * Channel (under the store's prefix) on which releases of resources with waiters are
+ * Channel (under the store's prefix) on which releases of resources with a fair queue are
  * announced, as `<waiter id> <resource>`. Waiter (holder) ids must not contain a space.
  */
 export const LOCK_RELEASED_CHANNEL = 'lock:released';
@@ -116,11 +116,11 @@ export interface LockStorage {
    */
   inspect(resource: string): Promise<LockState>;
   /**
-   * Calls `listener(resource, next)` when a resource with waiters is released (or its queue
-   * head gives up), in any process: `next` is the waiter whose turn it is (the head of the
-   * fair queue, else the first plain waiter refused during the lease). Only that waiter needs
-   * to try at once. Best effort: waiters keep polling with backoff as well. Returns a
-   * function that removes the listener.
+   * Calls `listener(resource, next)` when a resource with a fair queue is released (or its
+   * queue head gives up), in any process: `next` is the waiter whose turn it is, the head of
+   * the queue. Only that waiter needs to try at once. Best effort: waiters keep polling as
+   * well. Plain waiters are not woken: they poll with backoff. Returns a function that
+   * removes the listener.
    */
   onReleased(listener: (resource: string, next: string) => void): () => void;
 }

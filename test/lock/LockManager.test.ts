@@ -306,6 +306,21 @@ describe('LockManager options', () => {
     m2.close();
   });
 
+  it('closing a manager ends its waiting acquires with ERR_STORE_UNAVAILABLE', async () => {
+    const store = memoryStore();
+    const holder = new LockManager({ store });
+    const waiting = new LockManager({ store });
+    const name = fresh('close-waiting');
+    const lock = await holder.acquire(name);
+    const pending = waiting.acquire(name, { waitMs: 10_000 });
+    await sleep(30);
+    waiting.close();
+    await expect(pending).rejects.toBeInstanceOf(StoreUnavailableError);
+    await lock.release();
+    holder.close();
+    await store.close();
+  });
+
   it('every error is a RingwayError with a stable code', async () => {
     const m = new LockManager({ store: memoryStore() });
     const name = fresh('codes');

@@ -16,6 +16,7 @@ import {
 } from '../../src/errors.js';
 import type { ConfigStorage, ConfigSync, ConfigWrite } from '../../src/store/ConfigStorage.js';
 import type { Store } from '../../src/store/Store.js';
+import { casIncrements } from '../config/casIncrements.js';
 
 /** Makes a store (its own key prefix on a shared server). */
 export type MakeStore = () => Promise<Store>;
@@ -70,37 +71,6 @@ function applySync(state: Map<string, string>, sync: ConfigSync): Map<string, st
     else next.set(c.key, c.value);
   }
   return next;
-}
-
-/** Ten writers, fifty compare-and-set increments each, retrying on conflict. */
-export async function casIncrements(
-  centers: readonly ConfigCenter[],
-  key: string,
-  writers: number,
-  increments: number,
-): Promise<{ versions: number[]; conflicts: number }> {
-  const versions: number[] = [];
-  let conflicts = 0;
-  await Promise.all(
-    Array.from({ length: writers }, async (_, w) => {
-      const config = centers[w % centers.length] as ConfigCenter;
-      for (let i = 0; i < increments; i++) {
-        for (;;) {
-          const current = await config.get(key);
-          const n = typeof current?.value === 'number' ? current.value : 0;
-          try {
-            const { version } = await config.set(key, n + 1, { expectedVersion: current?.version ?? 0 });
-            versions.push(version);
-            break;
-          } catch (err) {
-            if (!(err instanceof VersionConflictError)) throw err;
-            conflicts++;
-          }
-        }
-      }
-    }),
-  );
-  return { versions, conflicts };
 }
 
 /** Runs the config contract against the backend `makeStore` creates. */

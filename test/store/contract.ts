@@ -194,20 +194,22 @@ export function run(name: string, makeStore: MakeStore): void {
         }
       });
 
-      it('onReleased announces a release that waiters are waiting for', async () => {
+      it('onReleased names the head of the fair queue when the resource is released', async () => {
         const r = fresh('lock');
         const quiet = fresh('lock');
         const seen: string[] = [];
-        const off = store.locks.onReleased((resource) => seen.push(resource));
+        const off = store.locks.onReleased((resource, next) => seen.push(`${resource} -> ${next}`));
         // The Redis backend subscribes in the background: give it a moment.
         await sleep(100);
         await store.locks.acquire(req(quiet, 'a'));
-        await store.locks.release(quiet, 'a'); // nobody waited: no announcement needed
+        expect((await store.locks.acquire(req(quiet, 'plain'))).acquired).toBe(false);
+        await store.locks.release(quiet, 'a'); // only plain waiters: they poll, no announcement
         await store.locks.acquire(req(r, 'a'));
-        expect((await store.locks.acquire(req(r, 'b'))).acquired).toBe(false);
+        expect((await store.locks.acquire(req(r, 'b', { fair: true }))).acquired).toBe(false);
+        expect((await store.locks.acquire(req(r, 'c', { fair: true }))).acquired).toBe(false);
         await store.locks.release(r, 'a');
-        await eventually(() => seen.includes(r));
-        expect(seen).not.toContain(quiet);
+        await eventually(() => seen.includes(`${r} -> b`));
+        expect(seen.filter((x) => x.startsWith(quiet))).toEqual([]);
         off();
       });
 

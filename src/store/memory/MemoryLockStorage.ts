@@ -16,8 +16,6 @@ interface Lease {
   holder: string;
   token: number;
   expiresAt: number;
-  /** The first plain waiter refused during this lease: release wakes it. */
-  waiter: string | undefined;
 }
 
 interface Fence {
@@ -53,7 +51,7 @@ export class MemoryLockStorage implements LockStorage {
     const lease = this.#lease(resource, now);
     if (lease === undefined && (head === undefined || head === holder)) {
       const token = this.#nextToken(resource, now);
-      this.#leases.set(resource, { holder, token, expiresAt: now + ttlMs, waiter: undefined });
+      this.#leases.set(resource, { holder, token, expiresAt: now + ttlMs });
       if (head === holder) this.#dequeue(resource, holder);
       return { acquired: true, token };
     }
@@ -68,7 +66,6 @@ export class MemoryLockStorage implements LockStorage {
       queue.deadlines.set(holder, now + queueTtlMs);
       return { acquired: false, retryAfterMs, position: queue.order.indexOf(holder) };
     }
-    if (lease !== undefined) lease.waiter ??= holder;
     return { acquired: false, retryAfterMs, position: -1 };
   }
 
@@ -99,8 +96,8 @@ export class MemoryLockStorage implements LockStorage {
     const lease = this.#lease(resource, now);
     if (lease === undefined || lease.holder !== holder) return false;
     this.#leases.delete(resource);
-    // Wake the waiter whose turn it is: the live head of the queue, else the first plain waiter.
-    const next = this.#queueHead(resource, now) ?? lease.waiter;
+    // Wake the waiter whose turn it is: the live head of the queue.
+    const next = this.#queueHead(resource, now);
     if (next !== undefined) this.#ctx.feed.emit(LOCK_RELEASED_CHANNEL, `${next} ${resource}`);
     return true;
   }

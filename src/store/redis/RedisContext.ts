@@ -134,9 +134,11 @@ export class RedisContext {
     const status = this.client.status;
     if (status === 'ready') return undefined;
     if (status === 'end' || status === 'close' || status === 'disconnecting') {
-      return new StoreUnavailableError(`redis: connection is ${status}`);
+      return new StoreUnavailableError(`redis: the connection is down (status '${status}')`);
     }
-    if (this.#everReady) return new StoreUnavailableError(`redis: connection is ${status}, retrying in the background`);
+    if (this.#everReady) {
+      return new StoreUnavailableError(`redis: the connection is down (status '${status}'), reconnecting`);
+    }
     return undefined;
   }
 }

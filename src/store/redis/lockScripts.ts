@@ -4,7 +4,7 @@
  * shares a hash tag (see ../keys.ts), so each script runs on one Cluster slot.
  *
  * Keys of resource R (tag T):
- *   `<prefix>lock:{T}`        lease hash: h = holder id, t = fencing token, w = first plain waiter refused
+ *   `<prefix>lock:{T}`        lease hash: h = holder id, t = fencing token
  *   `<prefix>lock:{T}:fence`  last token granted (string), kept `fenceRetentionMs`
  *   `<prefix>lock:{T}:q`      fair queue: waiter ids, head first (list)
  *   `<prefix>lock:{T}:qt`     fair queue deadlines: waiter id -> server ms after which it loses its place (zset)
@@ -70,10 +70,7 @@ if ARGV[3] == '1' then                                          -- fair mode: ta
   redis.call('PEXPIRE', KEYS[4], ARGV[4])                       -- stops polling
   return {refused, place}                                       -- the waiter's place tells it how often to poll
 end
-if holder then
-  redis.call('HSETNX', KEYS[1], 'w', ARGV[1])                   -- first plain waiter refused: release wakes it
-end
-return refused
+return refused                                                  -- plain waiters poll with backoff
 `,
 };
 
@@ -111,17 +108,16 @@ return 1
 
 /**
  * Releases a lease we hold and wakes the waiter whose turn it is: the head of the fair queue
- * (after dropping heads that stopped polling), else the first plain waiter refused during
- * the lease. Only that waiter is woken (message `<waiter id> <resource>`), so a release
- * costs one more attempt, not one per waiter; the others keep polling with backoff.
+ * (after dropping heads that stopped polling). Only that waiter is woken (message
+ * `<waiter id> <resource>`), so a release costs one more attempt, not one per waiter; queued
+ * waiters behind it only poll to keep their place, plain waiters poll with backoff.
  * KEYS: lease, queue, queue deadlines. ARGV: holder, channel, resource. Returns 1, or 0 when
  * not ours (released twice, or expired: harmless).
  */
 export const RELEASE_SCRIPT: ScriptDefinition = {
   numberOfKeys: 3,
   lua: `
-local lease = redis.call('HMGET', KEYS[1], 'h', 'w')            -- holder, and the first plain waiter
-if lease[1] ~= ARGV[1] then return 0 end                        -- not ours: leave it alone
+if redis.call('HGET', KEYS[1], 'h') ~= ARGV[1] then return 0 end -- not ours: leave it alone
 redis.call('DEL', KEYS[1])                                      -- free the resource
 local head = redis.call('LINDEX', KEYS[2], 0)                   -- fair queue head, or false
 if head then                                                    -- skip heads that stopped polling
@@ -135,9 +131,8 @@ if head then                                                    -- skip heads th
     head = redis.call('LINDEX', KEYS[2], 0)
   end
 end
-local wake = head or lease[2]                                   -- whose turn it is, if anyone waits
-if wake then
-  redis.call('PUBLISH', ARGV[2], wake .. ' ' .. ARGV[3])        -- tell that waiter now, not at its next poll
+if head then                                                    -- its turn now:
+  redis.call('PUBLISH', ARGV[2], head .. ' ' .. ARGV[3])        -- tell it now, not at its next poll
 end
 return 1
 `,
