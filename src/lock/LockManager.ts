@@ -66,7 +66,6 @@ export class LockManager {
   /** Prefix of every holder id of this manager: 72 random bits. */
   readonly #id = randomBytes(9).toString('base64url');
   #sequence = 0;
-  readonly #held = new Set<Lock>();
   /** Poll interval of a fair waiter behind the head: well inside its place's lifetime. */
   readonly #keepAliveMs: number;
   /** Holder id -> this manager's waiter with that id. */
@@ -91,7 +90,7 @@ export class LockManager {
       backend,
       // Redlock's allowance: ttl x drift factor, plus 2 ms for the granularity of expiry.
       validityMs: (ttlMs) => ttlMs - Math.ceil(ttlMs * driftFactor) - 2,
-      forget: (lock) => this.#held.delete(lock),
+      firstHeld: undefined,
     };
     this.#keepAliveMs = Math.max(1, Math.floor(this.options.queueTtlMs / 3));
     this.#defaults = Object.freeze({
@@ -105,9 +104,9 @@ export class LockManager {
     });
   }
 
-  /** Locks this manager holds now (acquired, not released, not known lost). */
-  get held(): ReadonlySet<Lock> {
-    return this.#held;
+  /** Locks this manager holds now (acquired, not released, not known lost), newest first. */
+  get held(): readonly Lock[] {
+    return Lock.heldBy(this.#owner);
   }
 
   /**
@@ -119,28 +118,31 @@ export class LockManager {
    * @throws {InvalidOptionError} for a bad name, ttl or option; {@link TypeError} when `name` is not a string.
    * @throws the signal's reason when `options.signal` aborts.
    */
-  async acquire(name: string, options?: AcquireOptions): Promise<Lock> {
-    const resource = checkLockName(name);
-    const attempt = options === undefined ? this.#defaults : this.#resolve(options);
-    this.#assertOpen();
-    attempt.signal?.throwIfAborted();
-    const request: AcquireRequest = {
-      resource,
-      holder: `${this.#id}.${++this.#sequence}`,
-      ttlMs: attempt.ttlMs,
-      fair: attempt.fair,
-      queueTtlMs: this.options.queueTtlMs,
-    };
-    // The common case, a free resource: one attempt, one round trip.
-    const sentAt = now();
-    let first: AcquireOutcome | StoreUnavailableError;
+  acquire(name: string, options?: AcquireOptions): Promise<Lock> {
+    let request: AcquireRequest;
+    let attempt: Attempt;
     try {
-      first = await this.backend.locks.acquire(request);
+      const resource = checkLockName(name);
+      attempt = options === undefined ? this.#defaults : this.#resolve(options);
+      this.#assertOpen();
+      attempt.signal?.throwIfAborted();
+      request = {
+        resource,
+        holder: `${this.#id}.${++this.#sequence}`,
+        ttlMs: attempt.ttlMs,
+        fair: attempt.fair,
+        queueTtlMs: this.options.queueTtlMs,
+      };
     } catch (err) {
-      first = this.#unavailable(err, request);
+      return Promise.reject(err);
     }
-    if (!(first instanceof StoreUnavailableError) && first.acquired) return this.#grant(request, first.token, sentAt);
-    return this.#wait(request, attempt, sentAt, first);
+    // The common case, a free resource: one attempt, one round trip, no await in between.
+    const sentAt = now();
+    return this.backend.locks.acquire(request).then(
+      (first) =>
+        first.acquired ? this.#grant(request, first.token, sentAt) : this.#wait(request, attempt, sentAt, first),
+      (err: unknown) => this.#wait(request, attempt, sentAt, this.#unavailable(err, request)),
+    );
   }
 
   /** Retries a refused acquire until granted, `waitMs` passes or `signal` aborts. */
@@ -207,9 +209,7 @@ export class LockManager {
   }
 
   #grant(request: AcquireRequest, token: number, sentAt: number): Lock {
-    const lock = new Lock(this.#owner, request.resource, request.holder, token, request.ttlMs, sentAt);
-    this.#held.add(lock);
-    return lock;
+    return new Lock(this.#owner, request.resource, request.holder, token, request.ttlMs, sentAt);
   }
 
   /**
@@ -360,7 +360,7 @@ export class LockManager {
    * lock taken on the restarted server just before we noticed is rightly kept.)
    */
   async #verifyHeld(): Promise<void> {
-    for (const lock of [...this.#held]) {
+    for (const lock of Lock.heldBy(this.#owner)) {
       try {
         const state = await this.backend.locks.inspect(lock.name);
         if (state.holder !== lock.holder) {

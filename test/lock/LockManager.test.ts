@@ -55,7 +55,7 @@ describe.each(backends)('LockManager on %s', (_name, makeStore) => {
     expect(lock.token).toBeGreaterThan(0);
     expect(lock.remainingMs).toBeGreaterThan(4_000);
     expect(lock.remainingMs).toBeLessThanOrEqual(5_000);
-    expect(locks.held.has(lock)).toBe(true);
+    expect(locks.held.includes(lock)).toBe(true);
     const state = await locks.inspect(name);
     expect(state.holder).toBe(lock.holder);
     expect(state.token).toBe(lock.token);
@@ -63,8 +63,22 @@ describe.each(backends)('LockManager on %s', (_name, makeStore) => {
     expect(await lock.release()).toBe(false);
     expect(lock.released).toBe(true);
     expect(lock.lost).toBe(false);
-    expect(locks.held.has(lock)).toBe(false);
+    expect(locks.held.includes(lock)).toBe(false);
     expect((await locks.inspect(name)).holder).toBeUndefined();
+  });
+
+  it('held lists the locks still held, newest first, as they are released in any order', async () => {
+    const own = new LockManager({ store });
+    const [a, b, c, d] = await Promise.all(['a', 'b', 'c', 'd'].map((x) => own.acquire(fresh(x))));
+    const names = () => own.held.map((l) => l.name);
+    expect(new Set(names())).toEqual(new Set([a!.name, b!.name, c!.name, d!.name]));
+    await c!.release();
+    await a!.release();
+    expect(new Set(names())).toEqual(new Set([b!.name, d!.name]));
+    await d!.release();
+    await b!.release();
+    expect(own.held).toEqual([]);
+    own.close();
   });
 
   it('a held lock makes others time out with ERR_LOCK_TIMEOUT; tokens increase per grant', async () => {

@@ -37,6 +37,20 @@ function retryAfter(code: number): number {
   return code === -1 ? 0 : Math.max(0, -1 - code);
 }
 
+/** The acquire script's reply: a token, a plain refusal code, or {fair refusal code, place}. */
+function toOutcome(reply: unknown): AcquireOutcome {
+  if (typeof reply === 'number') {
+    if (reply > 0) return { acquired: true, token: reply };
+    return { acquired: false, retryAfterMs: retryAfter(reply), position: -1 };
+  }
+  const [code, position] = reply as [number, number];
+  return { acquired: false, retryAfterMs: retryAfter(code), position };
+}
+
+function isOne(reply: unknown): boolean {
+  return reply === 1;
+}
+
 /** Lock leases, fencing tokens and fair queues in Redis. */
 export class RedisLockStorage implements LockStorage {
   readonly #ctx: RedisContext;
@@ -51,26 +65,22 @@ export class RedisLockStorage implements LockStorage {
     this.#channel = ctx.channel(LOCK_RELEASED_CHANNEL);
   }
 
-  async acquire(request: AcquireRequest): Promise<AcquireOutcome> {
-    const { resource, holder } = request;
-    const lease = entityKey(this.#ctx.prefix, 'lock', resource);
-    const reply = (await this.#ctx.run(
-      'ringwayLockAcquire',
-      lease,
-      `${lease}:fence`,
-      `${lease}:q`,
-      `${lease}:qt`,
-      holder,
-      request.ttlMs,
-      request.fair ? '1' : '0',
-      request.queueTtlMs,
-      this.#fenceRetentionMs,
-    )) as number | [number, number];
-    if (typeof reply === 'number') {
-      if (reply > 0) return { acquired: true, token: reply };
-      return { acquired: false, retryAfterMs: retryAfter(reply), position: -1 };
-    }
-    return { acquired: false, retryAfterMs: retryAfter(reply[0]), position: reply[1] };
+  acquire(request: AcquireRequest): Promise<AcquireOutcome> {
+    const lease = entityKey(this.#ctx.prefix, 'lock', request.resource);
+    return this.#ctx
+      .run(
+        'ringwayLockAcquire',
+        lease,
+        `${lease}:fence`,
+        `${lease}:q`,
+        `${lease}:qt`,
+        request.holder,
+        request.ttlMs,
+        request.fair ? '1' : '0',
+        request.queueTtlMs,
+        this.#fenceRetentionMs,
+      )
+      .then(toOutcome);
   }
 
   async extend(resource: string, holder: string, ttlMs: number): Promise<boolean> {
@@ -91,18 +101,11 @@ export class RedisLockStorage implements LockStorage {
     return reply === 1;
   }
 
-  async release(resource: string, holder: string): Promise<boolean> {
+  release(resource: string, holder: string): Promise<boolean> {
     const lease = entityKey(this.#ctx.prefix, 'lock', resource);
-    const reply = await this.#ctx.run(
-      'ringwayLockRelease',
-      lease,
-      `${lease}:q`,
-      `${lease}:qt`,
-      holder,
-      this.#channel,
-      resource,
-    );
-    return reply === 1;
+    return this.#ctx
+      .run('ringwayLockRelease', lease, `${lease}:q`, `${lease}:qt`, holder, this.#channel, resource)
+      .then(isOne);
   }
 
   async leaveQueue(resource: string, holder: string): Promise<void> {
