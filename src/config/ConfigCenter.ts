@@ -117,6 +117,12 @@ export interface ConfigHealth {
   }[];
 }
 
+/**
+ * The failure source of one-off calls (get, list, writes): any later successful call clears
+ * it. Each watch is a source of its own, cleared by its own next successful sync.
+ */
+const CALLS = 'calls';
+
 /** How many times `rollback` retries a compare-and-set lost to a concurrent writer. */
 const ROLLBACK_ATTEMPTS = 5;
 
@@ -206,7 +212,7 @@ export class ConfigCenter {
       const cached = this.#cached(namespace, key, err);
       return cached === null ? undefined : toEntry(cached, true);
     }
-    this.#report('get', undefined);
+    this.#report(CALLS, undefined);
     this.#remember(namespace, key, entry ?? null);
     return entry === undefined ? undefined : toEntry(entry, false);
   }
@@ -277,14 +283,14 @@ export class ConfigCenter {
         (w) => w.namespace === namespace && !w.exact && prefix.startsWith(w.prefix) && w.loaded,
       );
       if (!(err instanceof StoreUnavailableError) || !covering) throw err;
-      this.#report('list', err);
+      this.#report(CALLS, err);
       const cache = this.#cache.get(namespace) ?? new Map<string, StoredConfigEntry | null>();
       return [...cache.values()]
-        .filter((e): e is StoredConfigEntry => e !== null && e.key.startsWith(prefix))
+        .filter((e): e is StoredConfigEntry => e?.key.startsWith(prefix) === true)
         .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
         .map((e) => toEntry(e, true));
     }
-    this.#report('list', undefined);
+    this.#report(CALLS, undefined);
     for (const entry of entries) this.#remember(namespace, entry.key, entry);
     return entries.map((e) => toEntry(e, false));
   }
@@ -444,10 +450,10 @@ export class ConfigCenter {
         logLimit: this.options.logLimit,
       });
     } catch (err) {
-      this.#report('write', err);
+      this.#report(CALLS, err);
       throw err;
     }
-    this.#report('write', undefined);
+    this.#report(CALLS, undefined);
     if (result.status === 'written') {
       this.#remember(
         namespace,
@@ -486,10 +492,10 @@ export class ConfigCenter {
   #cached(namespace: string, key: string, err: unknown): StoredConfigEntry | null {
     const cache = this.#cache.get(namespace);
     if (!(err instanceof StoreUnavailableError) || cache === undefined || !cache.has(key)) {
-      if (err instanceof StoreUnavailableError) this.#report('get', err);
+      if (err instanceof StoreUnavailableError) this.#report(CALLS, err);
       throw err;
     }
-    this.#report('get', err);
+    this.#report(CALLS, err);
     return cache.get(key) ?? null;
   }
 

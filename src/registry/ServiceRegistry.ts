@@ -36,6 +36,12 @@ import {
 } from './ServiceInstance.js';
 import { ServiceView, type ViewHost, type WatchCallback } from './ServiceView.js';
 
+/**
+ * The failure source of one-off calls (services()): its next success clears it. Each view and
+ * each registration is a source of its own, cleared by its own next successful store call.
+ */
+const CALLS = 'calls';
+
 /** Filters of {@link ServiceRegistry.instances}. */
 export interface InstanceQuery {
   /** Only instances marked healthy. @default false */
@@ -228,9 +234,9 @@ export class ServiceRegistry {
     this.#assertOpen();
     try {
       this.#lastServices = await this.options.store.registry.services();
-      this.#report('services', undefined);
+      this.#report(CALLS, undefined);
     } catch (err) {
-      this.#report('services', err);
+      this.#report(CALLS, err);
       if (!(err instanceof StoreUnavailableError) || this.#lastServices === undefined) throw err;
     }
     return [...this.#lastServices];

@@ -14,7 +14,10 @@
  * the store went away) and its owner reports itself degraded. When the store comes back
  * empty (a restart without persistence: a new generation), instances missing from the new
  * snapshot are carried over for their ttl so that their heartbeats can re-register them;
- * those that do not come back are then reported expired.
+ * those that do not come back are then reported expired. Likewise, expiries the view learns
+ * within an instance's ttl after it recovered from an outage are carried, not applied at
+ * once: when the store was unreachable for everyone, leases ran out only because no
+ * heartbeat could arrive (Eureka's self-preservation reasoning).
  */
 import type {
   RegistryChangeType,
@@ -93,6 +96,10 @@ export class ServiceView {
   #closed = false;
   #lastError: unknown;
   #syncedAt = 0;
+  /** The last sync failed. */
+  #failing = false;
+  /** Local time of the last recovery from a failing sync (0: never). */
+  #recoveredAt = 0;
   readonly #ready: Promise<void>;
   #resolveReady!: () => void;
   /** Local times of recent expiries, with the live count just before each. */
@@ -206,11 +213,16 @@ export class ServiceView {
         result = await this.#host.storage.sync(this.service, force ? undefined : this.#pos, this.#host.limits);
       } catch (err) {
         this.#lastError = err;
+        this.#failing = true;
         this.#host.report(this.#source, err);
         return;
       }
       if (this.#closed) return;
       if (force) this.#forceSnapshot = false;
+      if (this.#failing) {
+        this.#failing = false;
+        this.#recoveredAt = Date.now();
+      }
       this.#lastError = undefined;
       this.#syncedAt = Date.now();
       this.#host.report(this.#source, undefined);
@@ -292,11 +304,19 @@ export class ServiceView {
     const removal = entry.type === 'deregister' || entry.type === 'expire';
     const known = this.#live.get(entry.id);
     const decoded = decodeInstance(entry.record, entry.epoch, removal ? (known?.lastSeen ?? entry.at) : entry.at);
+    const now = Date.now();
+    if (entry.type === 'expire' && known !== undefined && now - this.#recoveredAt < known.ttlMs) {
+      // Just back from an outage: the lease may have run out only because the store was away.
+      this.#live.delete(entry.id);
+      this.#carried.set(entry.id, { instance: known, until: this.#recoveredAt + known.ttlMs });
+      this.#sorted = undefined;
+      return;
+    }
     this.#carried.delete(entry.id);
     if (removal) this.#live.delete(entry.id);
     else if (decoded !== undefined) this.#live.set(entry.id, decoded);
     this.#sorted = undefined;
-    if (entry.type === 'expire') this.#noteExpiry(Date.now());
+    if (entry.type === 'expire') this.#noteExpiry(now);
     const instance = decoded ?? known;
     if (instance === undefined) return;
     this.#emit({ type: entry.type, service: this.service, index: entry.index, id: entry.id, instance });
