@@ -232,8 +232,8 @@ export class Gateway {
    * (`listen`, `proxy`) take effect only at the next start.
    */
   apply(config: ResolvedGatewayConfig): void {
-    this.#compiled = this.#compile(config);
     this.metrics?.forgetRoutes(new Set(config.routes.map((r) => r.name)));
+    this.#compiled = this.#compile(config);
   }
 
   #compile(config: ResolvedGatewayConfig): Compiled {
@@ -253,6 +253,7 @@ export class Gateway {
           connections: service?.connections ?? 128,
           connectTimeoutMs: service?.connectTimeoutMs ?? 5_000,
         }),
+        stats: this.metrics?.route(route.name),
       });
     });
     return Object.freeze({ config, table: new RouteTable(config.routes), runtimes, appliedAt: new Date() });

@@ -1,59 +1,161 @@
 /**
- * The proxy's Prometheus metrics (prom-client), in a registry of their own that the admin
- * API serves at `/metrics`. The hot path keeps prom-client's labelled children in small maps
- * per route, so a request costs a couple of map lookups and two updates, not a label hash.
+ * The proxy's Prometheus metrics, in a prom-client registry of their own that the admin API
+ * serves at `/metrics`.
+ *
+ * The two metrics every request touches (requests by route, status and upstream; latency
+ * by route) are counted in plain typed arrays per route and turned into prom-client's
+ * format only when scraped: prom-client's labelled children hash their labels again on every
+ * `inc`/`observe`, which costs more than the rest of the bookkeeping of a request. Rarer
+ * events (retries, failures, ejections, refusals) use prom-client counters directly.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, type Metric, Registry } from 'prom-client';
 
 /** Latency buckets in seconds: 0.5 ms to 10 s. */
-export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+export const LATENCY_BUCKETS: readonly number[] = Object.freeze([
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+]);
 
 /** Why a try was retried or failed, as metric labels. */
 export type FailureReason = 'connect-failure' | 'reset' | 'timeout' | 'status' | 'other';
 
-/** The children of one route, created on first use. */
-class RouteChildren {
-  readonly duration: ReturnType<Histogram<'route'>['labels']>;
-  /** upstream -> status -> counter */
-  readonly requests = new Map<string, Map<number, ReturnType<Counter<string>['labels']>>>();
-  constructor(
-    readonly route: string,
-    readonly metrics: GatewayMetrics,
-  ) {
-    this.duration = metrics.duration.labels(route);
+/** Counts of one route, updated on the request path. */
+export class RouteStats {
+  readonly route: string;
+  /** upstream id ('' when no instance was tried) -> counts indexed by status (100..599). */
+  readonly requests = new Map<string, Float64Array>();
+  /** Per latency bucket (non-cumulative), then the +Inf bucket. */
+  readonly buckets = new Float64Array(LATENCY_BUCKETS.length + 1);
+  sum = 0;
+  count = 0;
+
+  constructor(route: string) {
+    this.route = route;
   }
+
+  /** A request got its answer (status) after `seconds`, from `upstream`. */
+  observe(upstream: string, status: number, seconds: number): void {
+    let counts = this.requests.get(upstream);
+    if (counts === undefined) {
+      counts = new Float64Array(600);
+      this.requests.set(upstream, counts);
+    }
+    if (status >= 100 && status < 600) counts[status] = (counts[status] as number) + 1;
+    const b = this.buckets;
+    let i = 0;
+    while (i < LATENCY_BUCKETS.length && seconds > (LATENCY_BUCKETS[i] as number)) i++;
+    b[i] = (b[i] as number) + 1;
+    this.sum += seconds;
+    this.count++;
+  }
+}
+
+/** One sample as prom-client's registry formats it. */
+interface ScrapedValue {
+  value: number;
+  labels: Record<string, string | number>;
+  /** For histograms: `<name>_bucket`, `_sum`, `_count`. */
+  metricName?: string;
+}
+
+/** What prom-client's registry reads from a metric at scrape time. */
+interface Snapshot {
+  name: string;
+  help: string;
+  type: string;
+  values: ScrapedValue[];
+  aggregator: 'sum';
+}
+
+/** A metric computed at scrape time, registered beside prom-client's own. */
+class ScrapedMetric {
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'counter' | 'gauge' | 'histogram';
+  readonly aggregator = 'sum' as const;
+  readonly #values: () => ScrapedValue[];
+
+  constructor(name: string, help: string, type: 'counter' | 'gauge' | 'histogram', values: () => ScrapedValue[]) {
+    this.name = name;
+    this.help = help;
+    this.type = type;
+    this.#values = values;
+  }
+
+  get(): Promise<Snapshot> {
+    return Promise.resolve({
+      name: this.name,
+      help: this.help,
+      type: this.type,
+      values: this.#values(),
+      aggregator: this.aggregator,
+    });
+  }
+
+  reset(): void {}
 }
 
 /** The gateway's metrics. */
 export class GatewayMetrics {
   readonly registry: Registry;
-  readonly requests: Counter<'route' | 'status' | 'upstream'>;
-  readonly duration: Histogram<'route'>;
   readonly retries: Counter<'route' | 'reason'>;
   readonly upstreamFailures: Counter<'route' | 'upstream' | 'reason'>;
   readonly rateLimited: Counter<'route'>;
   readonly rejected: Counter<'code'>;
   readonly ejections: Counter<'service' | 'upstream'>;
-  readonly inFlight: Gauge;
-  readonly #routes = new Map<string, RouteChildren>();
+  readonly #routes = new Map<string, RouteStats>();
   #inFlightSource: (() => number) | undefined;
 
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
     const registers = [registry];
-    this.requests = new Counter({
-      name: 'ringway_gateway_requests_total',
-      help: 'Proxied requests answered, by route, status and upstream instance ("" when none was tried)',
-      labelNames: ['route', 'status', 'upstream'],
-      registers,
-    });
-    this.duration = new Histogram({
-      name: 'ringway_gateway_request_duration_seconds',
-      help: 'Time from the request to the response headers, retries included, by route',
-      labelNames: ['route'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
+    const routes = this.#routes;
+    const register = (m: ScrapedMetric): void => registry.registerMetric(m as unknown as Metric);
+    register(
+      new ScrapedMetric(
+        'ringway_gateway_requests_total',
+        'Proxied requests answered, by route, status and upstream instance ("" when none was tried)',
+        'counter',
+        () => {
+          const out: ScrapedValue[] = [];
+          for (const stats of routes.values()) {
+            for (const [upstream, counts] of stats.requests) {
+              for (let status = 100; status < 600; status++) {
+                const value = counts[status] as number;
+                if (value > 0) out.push({ labels: { route: stats.route, status, upstream }, value });
+              }
+            }
+          }
+          return out;
+        },
+      ),
+    );
+    register(
+      new ScrapedMetric(
+        'ringway_gateway_request_duration_seconds',
+        'Time from the request to the response headers (or the error answer), retries included, by route',
+        'histogram',
+        () => {
+          const name = 'ringway_gateway_request_duration_seconds';
+          const out: ScrapedValue[] = [];
+          for (const stats of routes.values()) {
+            let acc = 0;
+            for (let i = 0; i <= LATENCY_BUCKETS.length; i++) {
+              acc += stats.buckets[i] as number;
+              const le = i < LATENCY_BUCKETS.length ? (LATENCY_BUCKETS[i] as number) : '+Inf';
+              out.push({ metricName: `${name}_bucket`, labels: { route: stats.route, le }, value: acc });
+            }
+            out.push({ metricName: `${name}_sum`, labels: { route: stats.route }, value: stats.sum });
+            out.push({ metricName: `${name}_count`, labels: { route: stats.route }, value: stats.count });
+          }
+          return out;
+        },
+      ),
+    );
+    register(
+      new ScrapedMetric('ringway_gateway_in_flight_requests', 'Requests being proxied now', 'gauge', () => [
+        { labels: {}, value: this.#inFlightSource?.() ?? 0 },
+      ]),
+    );
     this.retries = new Counter({
       name: 'ringway_gateway_retries_total',
       help: 'Retries started, by route and the reason of the failed try',
@@ -84,16 +186,6 @@ export class GatewayMetrics {
       labelNames: ['service', 'upstream'],
       registers,
     });
-    const self = this;
-    this.inFlight = new Gauge({
-      name: 'ringway_gateway_in_flight_requests',
-      help: 'Requests being proxied now',
-      registers,
-      collect() {
-        // Read at scrape time: no gauge update on the request path.
-        if (self.#inFlightSource !== undefined) this.set(self.#inFlightSource());
-      },
-    });
   }
 
   /** Where the in-flight gauge reads its value when scraped. */
@@ -101,33 +193,17 @@ export class GatewayMetrics {
     this.#inFlightSource = source;
   }
 
-  #children(route: string): RouteChildren {
-    let c = this.#routes.get(route);
-    if (c === undefined) {
-      c = new RouteChildren(route, this);
-      this.#routes.set(route, c);
+  /** The counters of `route` (created on first use; the same object for the same name). */
+  route(name: string): RouteStats {
+    let s = this.#routes.get(name);
+    if (s === undefined) {
+      s = new RouteStats(name);
+      this.#routes.set(name, s);
     }
-    return c;
+    return s;
   }
 
-  /** A request of `route` got its response headers (or an error status) after `seconds`. */
-  observe(route: string, upstream: string, status: number, seconds: number): void {
-    const c = this.#children(route);
-    c.duration.observe(seconds);
-    let byStatus = c.requests.get(upstream);
-    if (byStatus === undefined) {
-      byStatus = new Map();
-      c.requests.set(upstream, byStatus);
-    }
-    let counter = byStatus.get(status);
-    if (counter === undefined) {
-      counter = this.requests.labels(route, String(status), upstream);
-      byStatus.set(status, counter);
-    }
-    counter.inc();
-  }
-
-  /** Forgets cached children of routes that no longer exist (their series stay until reset). */
+  /** Drops the counters of routes that no longer exist. */
   forgetRoutes(keep: ReadonlySet<string>): void {
     for (const name of this.#routes.keys()) if (!keep.has(name)) this.#routes.delete(name);
   }

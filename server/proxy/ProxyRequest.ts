@@ -27,7 +27,7 @@ import type { RetryBudget } from '../../src/balancer/RetryBudget.js';
 import type { Key } from '../../src/wasm/index.js';
 import { IDEMPOTENT_METHODS, type ResolvedProxyOptions, type ResolvedRoute } from '../config/GatewayConfig.js';
 import { type GatewayErrorCode, sendError } from '../errors.js';
-import type { FailureReason, GatewayMetrics } from '../metrics/GatewayMetrics.js';
+import type { FailureReason, GatewayMetrics, RouteStats } from '../metrics/GatewayMetrics.js';
 import { forwardResponseHeaders } from './headers.js';
 import type { RequestBody } from './RequestBody.js';
 import type { PoolSettings, UpstreamPools } from './UpstreamPools.js';
@@ -38,6 +38,8 @@ export interface RouteRuntime {
   readonly balancer: Balancer;
   readonly budget: RetryBudget;
   readonly pool: PoolSettings;
+  /** The route's request counters, when metrics are on. */
+  readonly stats: RouteStats | undefined;
 }
 
 /** What every request of a gateway shares. */
@@ -295,7 +297,7 @@ export class ProxyRequest {
     }
     this.status = status;
     t.resume = resume;
-    this.shared.metrics?.observe(this.rt.route.name, t.lease.endpoint.id, status, (now - this.startedAt) / 1000);
+    this.rt.stats?.observe(t.lease.endpoint.id, status, (now - this.startedAt) / 1000);
     return true;
   }
 
@@ -392,12 +394,7 @@ export class ProxyRequest {
     const tooLarge = code === 'ERR_BODY_TOO_LARGE';
     sendError(this.res, code, message, this.requestId, undefined, close || tooLarge || this.body !== undefined);
     this.status = this.res.statusCode;
-    this.shared.metrics?.observe(
-      this.rt.route.name,
-      this.upstream,
-      this.status,
-      (performance.now() - this.startedAt) / 1000,
-    );
+    this.rt.stats?.observe(this.upstream, this.status, (performance.now() - this.startedAt) / 1000);
     this.#finish();
   }
 

@@ -28,6 +28,8 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 export function connectionTokens(values: readonly string[]): Set<string> {
   const out = new Set<string>();
   for (const v of values) {
+    // The usual values name no header: skip the split.
+    if (v === 'keep-alive' || v === 'close' || v === 'Keep-Alive' || v === 'Close') continue;
     for (const part of v.split(',')) {
       const t = part.trim().toLowerCase();
       if (t !== '' && t !== 'close' && t !== 'keep-alive') out.add(t);

@@ -121,6 +121,23 @@ describe('gateway: routing and headers', () => {
     expect(res.headers.get('content-type')).toContain('application/json');
   });
 
+  it('counts requests by route, status and upstream, and latency by route, in Prometheus format', async () => {
+    for (let i = 0; i < 3; i++) await (await fetch(`${gw.url}/api/users/m`)).arrayBuffer();
+    await (await fetch(`${gw.url}/nowhere`)).arrayBuffer();
+    const text = await (gw.gateway.metrics as NonNullable<typeof gw.gateway.metrics>).registry.metrics();
+    const line = new RegExp(
+      `^ringway_gateway_requests_total\\{route="1:/api/users",status="200",upstream="${users.url.replaceAll('.', '\\.')}"\\} (\\d+)$`,
+      'm',
+    );
+    expect(Number(line.exec(text)?.[1])).toBeGreaterThanOrEqual(3);
+    expect(text).toMatch(/^# TYPE ringway_gateway_request_duration_seconds histogram$/m);
+    expect(text).toMatch(/^ringway_gateway_request_duration_seconds_bucket\{route="1:\/api\/users",le="\+Inf"\} \d+$/m);
+    expect(text).toMatch(/^ringway_gateway_request_duration_seconds_count\{route="1:\/api\/users"\} \d+$/m);
+    expect(text).toMatch(/^ringway_gateway_rejected_total\{code="ERR_NO_ROUTE"\} \d+$/m);
+    expect(text).toMatch(/^# TYPE ringway_gateway_in_flight_requests gauge$/m);
+    expect(text).toMatch(/^ringway_gateway_in_flight_requests 0$/m);
+  });
+
   it('forwards request bodies and every method the route allows', async () => {
     const res = await fetch(`${gw.url}/api/users/7`, { method: 'POST', body: 'x'.repeat(10_000) });
     const body = (await res.json()) as Echo;
@@ -232,5 +249,70 @@ describe('rewritePath', () => {
     expect(rewritePath(route('/api', '/v2'), '/api/')).toBe('/v2/');
     expect(rewritePath(route('/', '/v2'), '/x')).toBe('/v2/x');
     expect(rewritePath(route('/api', undefined), '/api/x')).toBe('/api/x');
+  });
+});
+
+describe('gateway: hash keys and response kinds', () => {
+  const ups: Upstream[] = [];
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    for (const name of ['h1', 'h2', 'h3']) {
+      ups.push(
+        await startUpstream((req, res) => {
+          if (req.url === '/empty') {
+            res.writeHead(204).end();
+            return;
+          }
+          const body = JSON.stringify({ name });
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+          res.end(req.method === 'HEAD' ? undefined : body);
+        }),
+      );
+    }
+    const services = { s: { static: ups.map((u) => u.url) } };
+    gw = await startGateway({
+      routes: [
+        { match: { prefix: '/user' }, service: 's', strategy: 'ring-hash', hashKey: { header: 'x-user' } },
+        { match: { prefix: '/session' }, service: 's', strategy: 'maglev', hashKey: { cookie: 'sid' } },
+        { match: { prefix: '/path' }, service: 's', strategy: 'ring-hash', hashKey: 'path' },
+        { match: { prefix: '/' }, service: 's' },
+      ],
+      services,
+    });
+  });
+
+  afterAll(async () => {
+    await gw.close();
+    await Promise.all(ups.map((u) => u.close()));
+  });
+
+  async function nameFor(path: string, headers: Record<string, string>): Promise<string> {
+    const res = await fetch(gw.url + path, { headers });
+    return ((await res.json()) as { name: string }).name;
+  }
+
+  it('ring-hash on a header, maglev on a cookie and ring-hash on the path stick each key to one instance', async () => {
+    const spread = new Set<string>();
+    for (let u = 0; u < 30; u++) {
+      const first = await nameFor('/user', { 'x-user': `user-${u}` });
+      spread.add(first);
+      for (let k = 0; k < 3; k++) expect(await nameFor('/user', { 'x-user': `user-${u}` })).toBe(first);
+      const bySession = await nameFor('/session', { cookie: `theme=dark; sid=s-${u}` });
+      expect(await nameFor('/session', { cookie: `sid=s-${u}` })).toBe(bySession);
+      const byPath = await nameFor(`/path/${u}`, {});
+      expect(await nameFor(`/path/${u}`, { 'x-user': 'other' })).toBe(byPath);
+    }
+    expect(spread.size).toBe(3);
+  });
+
+  it('passes HEAD and 204 answers through without a body', async () => {
+    const head = await fetch(`${gw.url}/x`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-length')).toBe('13'); // {"name":"hN"}
+    expect(await head.text()).toBe('');
+    const empty = await fetch(`${gw.url}/empty`);
+    expect(empty.status).toBe(204);
+    expect(await empty.text()).toBe('');
   });
 });

@@ -1,0 +1,423 @@
+/**
+ * Gateway throughput, side by side, in one run:
+ *
+ *     npm run bench:gateway        (or: npx tsx bench/gateway.bench.ts [--seconds 5] [--rounds 3])
+ *
+ * One small upstream (node:http, keep-alive) and, in front of it, each peer in its own process:
+ * - direct: wrk straight to the upstream (the ceiling);
+ * - ringway: `ringway gateway` with p2c, outlier detection and metrics on (the defaults);
+ * - reply-from: Fastify 5 + @fastify/reply-from, a catch-all route;
+ * - fast-gateway: fast-gateway 5 with one route;
+ * - nginx: one worker, keep-alive to the upstream (only when Debian's nginx is installed).
+ *
+ * The load generator (wrk, else autocannon) is pinned to core 0 and every server to core 1
+ * (taskset), so that the peers share the same budget; rounds are interleaved (each round runs
+ * every peer once, in a rotating order) and the medians are reported. Besides req/s and
+ * p50/p99 latency, it reads the CPU time the proxy process used from /proc/<pid>/stat and
+ * reports microseconds of CPU per request, the steadiest figure on a shared machine.
+ *
+ * A peer whose tool or package is missing is skipped and listed as such.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { machine, writeResults } from './harness.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '50' },
+  },
+});
+const SECONDS = Number(args.seconds);
+const ROUNDS = Number(args.rounds);
+const CONNECTIONS = Number(args.connections);
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+const UPSTREAM_PORT = 19_001;
+const PORTS = { ringway: 19_010, 'reply-from': 19_011, 'fast-gateway': 19_012, nginx: 19_013 } as const;
+const PATH = '/api/hello';
+
+function have(tool: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
+}
+const HAVE_TASKSET = have('taskset');
+const LOADGEN: 'wrk' | 'autocannon' = have('wrk') ? 'wrk' : 'autocannon';
+
+/** Runs `cmd` pinned to `core` when taskset exists. */
+function pinned(core: number, cmd: string, cmdArgs: string[], opts: Parameters<typeof spawn>[2] = {}): ChildProcess {
+  const [c, a] = HAVE_TASKSET ? ['taskset', ['-c', String(core), cmd, ...cmdArgs]] : [cmd, cmdArgs];
+  return spawn(c as string, a as string[], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], ...opts });
+}
+
+function waitForPort(port: number, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  return new Promise((resolve, reject) => {
+    const attempt = (): void => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve();
+      });
+      s.once('error', () => {
+        s.destroy();
+        if (Date.now() > end) reject(new Error(`nothing listens on ${port}`));
+        else setTimeout(attempt, 100);
+      });
+    };
+    attempt();
+  });
+}
+
+/** utime + stime of a process and its reaped children, in ticks. */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the command.
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+const UPSTREAM_CODE = `
+const http = require('node:http');
+const body = Buffer.from(JSON.stringify({ hello: 'world', from: 'upstream' }));
+http.createServer((req, res) => {
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+  res.end(body);
+}).listen(${UPSTREAM_PORT}, '127.0.0.1');
+`;
+
+const REPLY_FROM_CODE = `
+import Fastify from 'fastify';
+import replyFrom from '@fastify/reply-from';
+const app = Fastify({ logger: false });
+await app.register(replyFrom, { base: 'http://127.0.0.1:${UPSTREAM_PORT}' });
+app.all('/*', (request, reply) => reply.from(request.url));
+await app.listen({ port: ${PORTS['reply-from']}, host: '127.0.0.1' });
+`;
+
+const FAST_GATEWAY_CODE = `
+import gateway from 'fast-gateway';
+const server = gateway({ routes: [{ prefix: '/api', prefixRewrite: '/api', target: 'http://127.0.0.1:${UPSTREAM_PORT}' }] });
+await server.start(${PORTS['fast-gateway']}, '127.0.0.1');
+`;
+
+interface Peer {
+  name: string;
+  port: number;
+  /** Starts the peer; resolves with the process to measure, or a reason to skip it. */
+  start(): Promise<{ proc: ChildProcess; pids: () => number[] } | string>;
+}
+
+function nodePeer(name: keyof typeof PORTS, code: string, moduleName: string): Peer {
+  return {
+    name,
+    port: PORTS[name],
+    async start() {
+      if (!existsSync(join(ROOT, 'node_modules', moduleName))) return `${moduleName} is not installed`;
+      const proc = pinned(1, process.execPath, ['--input-type=module', '-e', code]);
+      return { proc, pids: () => [proc.pid as number] };
+    },
+  };
+}
+
+function ringwayPeer(): Peer {
+  return {
+    name: 'ringway',
+    port: PORTS.ringway,
+    async start() {
+      const dir = mkdtempSync(join(tmpdir(), 'ringway-bench-'));
+      const config = join(dir, 'gateway.yaml');
+      writeFileSync(
+        config,
+        [
+          `listen: { host: 127.0.0.1, port: ${PORTS.ringway} }`,
+          'routes:',
+          '  - match: { prefix: /api }',
+          '    service: upstream',
+          '    strategy: p2c',
+          'services:',
+          `  upstream: { static: [http://127.0.0.1:${UPSTREAM_PORT}], outlierDetection: { consecutiveFailures: 5 } }`,
+          '',
+        ].join('\n'),
+      );
+      // The built CLI when there is one (what `npm start` and the bin run), else the sources under tsx.
+      const built = join(ROOT, 'dist', 'server', 'cli.js');
+      const cli = existsSync(built) ? [built] : ['--import', 'tsx', join(ROOT, 'server', 'cli.ts')];
+      const proc = pinned(1, process.execPath, [...cli, 'gateway', '--config', config, '--log-level', 'warn']);
+      return { proc, pids: () => [proc.pid as number] };
+    },
+  };
+}
+
+function nginxPeer(): Peer {
+  return {
+    name: 'nginx',
+    port: PORTS.nginx,
+    async start() {
+      const bin = ['nginx', '/usr/sbin/nginx'].find((b) => have(b) || existsSync(b));
+      if (bin === undefined) return 'nginx is not installed (apt-get install nginx-light)';
+      const dir = mkdtempSync(join(tmpdir(), 'ringway-nginx-'));
+      const pidFile = join(dir, 'nginx.pid');
+      writeFileSync(
+        join(dir, 'nginx.conf'),
+        `worker_processes 1;
+daemon off;
+pid ${pidFile};
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream up { server 127.0.0.1:${UPSTREAM_PORT}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${PORTS.nginx};
+    location / {
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`,
+      );
+      const proc = pinned(1, bin, ['-p', dir, '-c', join(dir, 'nginx.conf')]);
+      // The master forks one worker: measure both.
+      const pids = (): number[] => {
+        const children = spawnSync('pgrep', ['-P', String(proc.pid)], { encoding: 'utf8' })
+          .stdout.split('\n')
+          .filter((s) => s !== '')
+          .map(Number);
+        return [proc.pid as number, ...children];
+      };
+      return { proc, pids };
+    },
+  };
+}
+
+interface Sample {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  cpuUsPerReq: number | undefined;
+  errors: number;
+}
+
+function parseWrkLatency(text: string, pct: string): number {
+  const m = new RegExp(`^\\s+${pct}%\\s+([\\d.]+)(us|ms|s)`, 'm').exec(text);
+  if (m === null) return Number.NaN;
+  const v = Number(m[1]);
+  return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
+}
+
+/** One load run against `port`; CPU measured on `pids` (empty: not measured). */
+function load(port: number, pids: () => number[], seconds: number): Sample {
+  const url = `http://127.0.0.1:${port}${PATH}`;
+  const before = pids().map(cpuTicks);
+  let requests: number;
+  let rps: number;
+  let p50: number;
+  let p99: number;
+  let errors = 0;
+  if (LOADGEN === 'wrk') {
+    const cmd = ['wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', url];
+    const run = spawnSync(
+      HAVE_TASKSET ? 'taskset' : (cmd[0] as string),
+      HAVE_TASKSET ? ['-c', '0', ...cmd] : cmd.slice(1),
+      {
+        encoding: 'utf8',
+      },
+    );
+    const out = run.stdout;
+    requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+    rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
+    p50 = parseWrkLatency(out, '50');
+    p99 = parseWrkLatency(out, '99');
+    errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+    const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+    if (socketErrors !== null) errors += socketErrors.slice(1).reduce((a, b) => a + Number(b), 0);
+  } else {
+    const cmd = [
+      process.execPath,
+      join(ROOT, 'node_modules', 'autocannon', 'autocannon.js'),
+      '-j',
+      '-c',
+      String(CONNECTIONS),
+      '-d',
+      String(seconds),
+      url,
+    ];
+    const run = spawnSync(
+      HAVE_TASKSET ? 'taskset' : (cmd[0] as string),
+      HAVE_TASKSET ? ['-c', '0', ...cmd] : cmd.slice(1),
+      {
+        encoding: 'utf8',
+      },
+    );
+    const r = JSON.parse(run.stdout) as {
+      requests: { total: number; average: number };
+      latency: { p50: number; p99: number };
+      non2xx: number;
+      errors: number;
+    };
+    requests = r.requests.total;
+    rps = r.requests.average;
+    p50 = r.latency.p50;
+    p99 = r.latency.p99;
+    errors = r.non2xx + r.errors;
+  }
+  const after = pids().map(cpuTicks);
+  const ticks = after.reduce((a, b) => a + b, 0) - before.reduce((a, b) => a + b, 0);
+  const cpuUsPerReq = before.length === 0 || requests === 0 ? undefined : (ticks * 1e6) / CLK_TCK / requests;
+  return { rps, p50Ms: p50, p99Ms: p99, cpuUsPerReq, errors };
+}
+
+function median(values: number[]): number {
+  const s = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+async function main(): Promise<void> {
+  console.log(
+    `gateway bench: ${LOADGEN}, ${CONNECTIONS} connections, ${ROUNDS} rounds x ${SECONDS} s per peer, ` +
+      `${HAVE_TASKSET ? 'load on core 0, servers on core 1' : 'no taskset: unpinned'}`,
+  );
+  const upstream = pinned(1, process.execPath, ['-e', UPSTREAM_CODE]);
+  const running: ChildProcess[] = [upstream];
+  const stopAll = (): void => {
+    for (const p of running) if (p.exitCode === null) p.kill('SIGKILL');
+  };
+  process.on('exit', stopAll);
+  await waitForPort(UPSTREAM_PORT);
+
+  const peers: Peer[] = [
+    ringwayPeer(),
+    nodePeer('reply-from', REPLY_FROM_CODE, '@fastify/reply-from'),
+    nodePeer('fast-gateway', FAST_GATEWAY_CODE, 'fast-gateway'),
+    nginxPeer(),
+  ];
+  const live: { name: string; port: number; pids: () => number[] }[] = [
+    { name: 'direct', port: UPSTREAM_PORT, pids: () => [upstream.pid as number] },
+  ];
+  const skipped: Record<string, string> = {};
+  for (const peer of peers) {
+    const started = await peer.start();
+    if (typeof started === 'string') {
+      skipped[peer.name] = started;
+      console.log(`skip ${peer.name}: ${started}`);
+      continue;
+    }
+    running.push(started.proc);
+    let stderr = '';
+    started.proc.stderr?.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    try {
+      await waitForPort(peer.port);
+      const check = await fetch(`http://127.0.0.1:${peer.port}${PATH}`);
+      if (check.status !== 200) throw new Error(`answers ${check.status}`);
+      await check.arrayBuffer();
+    } catch (err) {
+      skipped[peer.name] = `did not start: ${(err as Error).message} ${stderr.slice(0, 300)}`;
+      console.log(`skip ${peer.name}: ${skipped[peer.name]}`);
+      started.proc.kill('SIGKILL');
+      continue;
+    }
+    live.push({ name: peer.name, port: peer.port, pids: started.pids });
+  }
+
+  // Warm-up: every peer once, JIT and connection pools settle.
+  for (const p of live) load(p.port, () => [], 2);
+
+  const samples = new Map<string, Sample[]>(live.map((p) => [p.name, []]));
+  for (let r = 0; r < ROUNDS; r++) {
+    for (let i = 0; i < live.length; i++) {
+      const p = live[(i + r) % live.length] as (typeof live)[number];
+      const s = load(p.port, p.pids, SECONDS);
+      (samples.get(p.name) as Sample[]).push(s);
+      console.log(
+        `round ${r + 1} ${p.name.padEnd(13)} ${s.rps.toFixed(0).padStart(7)} req/s  p50 ${s.p50Ms.toFixed(2)} ms  ` +
+          `p99 ${s.p99Ms.toFixed(2)} ms  cpu ${s.cpuUsPerReq?.toFixed(1) ?? '-'} us/req${s.errors > 0 ? `  errors ${s.errors}` : ''}`,
+      );
+    }
+  }
+  stopAll();
+
+  const results = live.map((p) => {
+    const ss = samples.get(p.name) as Sample[];
+    return {
+      name: p.name,
+      rps: median(ss.map((s) => s.rps)),
+      p50Ms: median(ss.map((s) => s.p50Ms)),
+      p99Ms: median(ss.map((s) => s.p99Ms)),
+      cpuUsPerReq: median(ss.map((s) => s.cpuUsPerReq ?? Number.NaN)),
+      errors: ss.reduce((a, s) => a + s.errors, 0),
+      rounds: ss.map((s) => Number(s.rps.toFixed(0))),
+    };
+  });
+  const by = new Map(results.map((r) => [r.name, r]));
+  const direct = by.get('direct');
+  const ringway = by.get('ringway');
+  const lines = [
+    '| peer | req/s | vs direct | p50 ms | p99 ms | CPU us/req (proxy process) |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...results.map(
+      (r) =>
+        `| ${r.name} | ${r.rps.toFixed(0)} | ${direct === undefined ? '' : (r.rps / direct.rps).toFixed(2)}x | ` +
+        `${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${Number.isFinite(r.cpuUsPerReq) ? r.cpuUsPerReq.toFixed(1) : '-'}${r.name === 'direct' ? ' (upstream)' : ''} |`,
+    ),
+  ];
+  const targets: Record<string, { ratio: number; target: number; met: boolean }> = {};
+  if (ringway !== undefined) {
+    for (const [peer, target] of [
+      ['reply-from', 1.3],
+      ['fast-gateway', 1.6],
+      ['nginx', 0.5],
+    ] as const) {
+      const other = by.get(peer);
+      if (other === undefined) continue;
+      const ratio = ringway.rps / other.rps;
+      targets[`vs ${peer}`] = { ratio: Number(ratio.toFixed(2)), target, met: ratio >= target };
+    }
+    targets['CPU us/req'] = {
+      ratio: Number(ringway.cpuUsPerReq.toFixed(1)),
+      target: 70,
+      met: ringway.cpuUsPerReq <= 70,
+    };
+  }
+  console.log(`\n${lines.join('\n')}\n`);
+  for (const [k, v] of Object.entries(targets)) {
+    console.log(
+      `ringway ${k}: ${v.ratio}${k.startsWith('vs') ? 'x' : ''} (target ${k.startsWith('vs') ? '>=' : '<='} ${v.target}) ${v.met ? 'met' : 'NOT met'}`,
+    );
+  }
+  for (const [k, v] of Object.entries(skipped)) console.log(`skipped ${k}: ${v}`);
+  writeResults('gateway', {
+    machine: {
+      ...machine(),
+      loadgen: LOADGEN,
+      connections: CONNECTIONS,
+      seconds: SECONDS,
+      rounds: ROUNDS,
+      pinned: HAVE_TASKSET,
+    },
+    results,
+    targets,
+    skipped,
+    table: lines.join('\n'),
+  });
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
