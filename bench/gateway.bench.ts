@@ -19,9 +19,9 @@
  * A peer whose tool or package is missing is skipped and listed as such.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -146,13 +146,29 @@ function ringwayPeer(): Peer {
           '',
         ].join('\n'),
       );
-      // The built CLI when there is one (what `npm start` and the bin run), else the sources under tsx.
-      const built = join(ROOT, 'dist', 'server', 'cli.js');
-      const cli = existsSync(built) ? [built] : ['--import', 'tsx', join(ROOT, 'server', 'cli.ts')];
+      const cli = builtCliIsFresh()
+        ? [join(ROOT, 'dist', 'server', 'cli.js')]
+        : ['--import', 'tsx', join(ROOT, 'server', 'cli.ts')];
+      ringwayBuild = cli.length === 1 ? 'dist (built)' : 'sources under tsx';
       const proc = pinned(1, process.execPath, [...cli, 'gateway', '--config', config, '--log-level', 'warn']);
       return { proc, pids: () => [proc.pid as number] };
     },
   };
+}
+
+let ringwayBuild = '';
+
+/** Whether dist/server/cli.js exists and is newer than every source file under server/ (what `npm start` runs). */
+function builtCliIsFresh(): boolean {
+  const built = join(ROOT, 'dist', 'server', 'cli.js');
+  if (!existsSync(built)) return false;
+  const builtAt = statSync(built).mtimeMs;
+  const newest = (dir: string): number =>
+    readdirSync(dir, { withFileTypes: true }).reduce((m, e) => {
+      const p = join(dir, e.name);
+      return Math.max(m, e.isDirectory() ? newest(p) : e.name.endsWith('.ts') ? statSync(p).mtimeMs : 0);
+    }, 0);
+  return builtAt >= newest(join(ROOT, 'server'));
 }
 
 function nginxPeer(): Peer {
@@ -285,6 +301,11 @@ function median(values: number[]): number {
 
 async function main(): Promise<void> {
   console.log(
+    `load average before: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} (other work on the machine skews every peer)`,
+  );
+  console.log(
     `gateway bench: ${LOADGEN}, ${CONNECTIONS} connections, ${ROUNDS} rounds x ${SECONDS} s per peer, ` +
       `${HAVE_TASKSET ? 'load on core 0, servers on core 1' : 'no taskset: unpinned'}`,
   );
@@ -392,6 +413,7 @@ async function main(): Promise<void> {
     };
   }
   console.log(`\n${lines.join('\n')}\n`);
+  console.log(`ringway ran from ${ringwayBuild}`);
   for (const [k, v] of Object.entries(targets)) {
     console.log(
       `ringway ${k}: ${v.ratio}${k.startsWith('vs') ? 'x' : ''} (target ${k.startsWith('vs') ? '>=' : '<='} ${v.target}) ${v.met ? 'met' : 'NOT met'}`,
@@ -406,6 +428,8 @@ async function main(): Promise<void> {
       seconds: SECONDS,
       rounds: ROUNDS,
       pinned: HAVE_TASKSET,
+      ringway: ringwayBuild,
+      loadavg: loadavg(),
     },
     results,
     targets,
