@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { InvalidOptionError, LockLostError, LockTimeoutError, StoreUnavailableError } from '../errors.js';
-import type { AcquireOutcome, AcquireRequest, LockState } from '../store/LockStorage.js';
+import type { AcquireOutcome, AcquireRequest, LockState, ReleaseSubscription } from '../store/LockStorage.js';
 import { MemoryStore } from '../store/memory/MemoryStore.js';
 import type { LockBackend } from '../store/Store.js';
 import { checkInt, checkObject } from '../validate.js';
@@ -70,7 +70,7 @@ export class LockManager {
   readonly #keepAliveMs: number;
   /** Holder id -> this manager's waiter with that id. */
   readonly #waiters = new Map<string, Waiter>();
-  #stopReleased: (() => void) | undefined;
+  #releases: ReleaseSubscription | undefined;
   readonly #stopRestart: () => void;
   #closed = false;
 
@@ -136,13 +136,40 @@ export class LockManager {
     } catch (err) {
       return Promise.reject(err);
     }
+    if (request.fair) return this.#acquireFair(request, attempt);
     // The common case, a free resource: one attempt, one round trip, no await in between.
     const sentAt = now();
     return this.backend.locks.acquire(request).then(
       (first) =>
-        first.acquired ? this.#grant(request, first.token, sentAt) : this.#wait(request, attempt, sentAt, first),
-      (err: unknown) => this.#wait(request, attempt, sentAt, this.#unavailable(err, request)),
+        first.acquired
+          ? this.#grant(request, first.token, sentAt)
+          : this.#wait(request, attempt, sentAt, first, undefined),
+      (err: unknown) => this.#wait(request, attempt, sentAt, this.#unavailable(err, request), undefined),
     );
+  }
+
+  /**
+   * A fair acquire: listens for its turn before its first attempt (a turn announced between
+   * that attempt and the wait would otherwise be missed), then waits in the queue.
+   */
+  async #acquireFair(request: AcquireRequest, attempt: Attempt): Promise<Lock> {
+    // Without announcements (store unreachable) fair waiters still poll to keep their place.
+    await this.#listenForReleases().catch(() => {});
+    const waiter: Waiter = { wake: undefined, woken: false };
+    this.#waiters.set(request.holder, waiter);
+    try {
+      const sentAt = now();
+      let first: AcquireOutcome | StoreUnavailableError;
+      try {
+        first = await this.backend.locks.acquire(request);
+      } catch (err) {
+        first = this.#unavailable(err, request);
+      }
+      if (!(first instanceof StoreUnavailableError) && first.acquired) return this.#grant(request, first.token, sentAt);
+      return await this.#wait(request, attempt, sentAt, first, waiter);
+    } finally {
+      this.#waiters.delete(request.holder);
+    }
   }
 
   /** Retries a refused acquire until granted, `waitMs` passes or `signal` aborts. */
@@ -151,16 +178,11 @@ export class LockManager {
     attempt: Attempt,
     started: number,
     first: AcquireOutcome | StoreUnavailableError,
+    waiter: Waiter | undefined,
   ): Promise<Lock> {
     const locks = this.backend.locks;
     const { resource, holder } = request;
     const deadline = started + attempt.waitMs;
-    // Fair waiters are woken when their turn comes; plain ones only poll.
-    if (request.fair) this.#listenForReleases();
-    // Registered for the whole wait, so that a wake-up arriving while an attempt is in
-    // flight is remembered rather than lost.
-    const waiter: Waiter = { wake: undefined, woken: false };
-    this.#waiters.set(holder, waiter);
     let last = first;
     let granted = false;
     try {
@@ -186,7 +208,8 @@ export class LockManager {
           delay = last.position === 0 && last.retryAfterMs > 0 ? last.retryAfterMs : this.#keepAliveMs;
           delay = Math.min(delay, this.#keepAliveMs);
         }
-        if (waiter.woken) waiter.woken = false;
+        // A fair waiter woken while its last attempt was in flight tries again at once.
+        if (waiter?.woken === true) waiter.woken = false;
         else await this.#sleep(waiter, Math.min(delay, Math.ceil(remaining)), attempt.signal);
         attempt.signal?.throwIfAborted();
         this.#assertOpen();
@@ -202,7 +225,6 @@ export class LockManager {
         }
       }
     } finally {
-      this.#waiters.delete(holder);
       // Giving up (timeout, abort, error): leave the fair queue so the next waiter goes on.
       if (!granted && request.fair) await locks.leaveQueue(resource, holder).catch(() => {});
     }
@@ -297,8 +319,8 @@ export class LockManager {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopRestart();
-    this.#stopReleased?.();
-    this.#stopReleased = undefined;
+    this.#releases?.close();
+    this.#releases = undefined;
     for (const waiter of [...this.#waiters.values()]) waiter.wake?.();
   }
 
@@ -323,34 +345,41 @@ export class LockManager {
     };
   }
 
-  /** Subscribes (once) to the store's release announcements, which name the waiter to wake. */
-  #listenForReleases(): void {
-    if (this.#stopReleased !== undefined || this.#closed) return;
-    this.#stopReleased = this.backend.locks.onReleased((_resource, next) => {
-      const waiter = this.#waiters.get(next);
-      if (waiter === undefined) return;
-      if (waiter.wake !== undefined) waiter.wake();
-      else waiter.woken = true;
-    });
+  /**
+   * Subscribes (once) to the store's release announcements, which name the waiter to wake.
+   * Resolves when announcements flow.
+   */
+  #listenForReleases(): Promise<void> {
+    if (this.#releases === undefined) {
+      if (this.#closed) return Promise.resolve();
+      this.#releases = this.backend.locks.onReleased((_resource, next) => {
+        const waiter = this.#waiters.get(next);
+        if (waiter === undefined) return;
+        if (waiter.wake !== undefined) waiter.wake();
+        else waiter.woken = true;
+      });
+    }
+    return this.#releases.ready;
   }
 
   /** Waits `ms`, or less if the waiter is woken (its turn came), or until `signal` aborts. */
-  #sleep(waiter: Waiter, ms: number, signal: AbortSignal | undefined): Promise<void> {
+  #sleep(waiter: Waiter | undefined, ms: number, signal: AbortSignal | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const finish = () => {
         clearTimeout(timer);
-        waiter.wake = undefined;
+        if (waiter !== undefined) waiter.wake = undefined;
         signal?.removeEventListener('abort', onAbort);
       };
       const onAbort = () => {
         finish();
         reject(signal?.reason);
       };
-      waiter.wake = () => {
+      const wake = () => {
         finish();
         resolve();
       };
-      const timer = setTimeout(waiter.wake, ms);
+      if (waiter !== undefined) waiter.wake = wake;
+      const timer = setTimeout(wake, ms);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }

@@ -21,7 +21,13 @@
  * Use the fencing token at the protected resource for correctness.
  */
 import { InvalidOptionError, StoreUnavailableError } from '../errors.js';
-import type { AcquireOutcome, AcquireRequest, LockState, LockStorage } from '../store/LockStorage.js';
+import type {
+  AcquireOutcome,
+  AcquireRequest,
+  LockState,
+  LockStorage,
+  ReleaseSubscription,
+} from '../store/LockStorage.js';
 import type { RedisClient } from '../store/redis/RedisContext.js';
 import { RedisStore } from '../store/redis/RedisStore.js';
 import type { LockBackend, RestartEvent, Store } from '../store/Store.js';
@@ -181,10 +187,16 @@ export class RedlockLockStorage implements LockStorage {
     return { holder: undefined, token: 0, ttlMs: 0, queue: [] };
   }
 
-  onReleased(listener: (resource: string, next: string) => void): () => void {
-    const offs = this.#members.map((m) => m.locks.onReleased(listener));
-    return () => {
-      for (const off of offs) off();
+  onReleased(listener: (resource: string, next: string) => void): ReleaseSubscription {
+    const subscriptions = this.#members.map((m) => m.locks.onReleased(listener));
+    return {
+      // Ready when the members' subscriptions have settled (a member down does not block).
+      get ready() {
+        return Promise.allSettled(subscriptions.map((s) => s.ready)).then(() => undefined);
+      },
+      close: () => {
+        for (const s of subscriptions) s.close();
+      },
     };
   }
 

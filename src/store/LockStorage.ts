@@ -59,6 +59,17 @@ export interface LockState {
   readonly queue: readonly string[];
 }
 
+/** A listener registered with {@link LockStorage.onReleased}. */
+export interface ReleaseSubscription {
+  /**
+   * Settles once announcements reach the listener (Redis: the SUBSCRIBE was confirmed);
+   * rejects when the store cannot be reached. Read it again later for the current state.
+   */
+  readonly ready: Promise<void>;
+  /** Removes the listener; calling it twice is harmless. */
+  close(): void;
+}
+
 /** Tuning shared by the lock parts of both backends. */
 export interface LockStorageOptions {
   /**
@@ -119,8 +130,7 @@ export interface LockStorage {
    * Calls `listener(resource, next)` when a resource with a fair queue is released (or its
    * queue head gives up), in any process: `next` is the waiter whose turn it is, the head of
    * the queue. Only that waiter needs to try at once. Best effort: waiters keep polling as
-   * well. Plain waiters are not woken: they poll with backoff. Returns a function that
-   * removes the listener.
+   * well. Plain waiters are not woken: they poll with backoff.
    */
-  onReleased(listener: (resource: string, next: string) => void): () => void;
+  onReleased(listener: (resource: string, next: string) => void): ReleaseSubscription;
 }

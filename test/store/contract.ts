@@ -198,9 +198,8 @@ export function run(name: string, makeStore: MakeStore): void {
         const r = fresh('lock');
         const quiet = fresh('lock');
         const seen: string[] = [];
-        const off = store.locks.onReleased((resource, next) => seen.push(`${resource} -> ${next}`));
-        // The Redis backend subscribes in the background: give it a moment.
-        await sleep(100);
+        const subscription = store.locks.onReleased((resource, next) => seen.push(`${resource} -> ${next}`));
+        await subscription.ready;
         await store.locks.acquire(req(quiet, 'a'));
         expect((await store.locks.acquire(req(quiet, 'plain'))).acquired).toBe(false);
         await store.locks.release(quiet, 'a'); // only plain waiters: they poll, no announcement
@@ -210,7 +209,8 @@ export function run(name: string, makeStore: MakeStore): void {
         await store.locks.release(r, 'a');
         await eventually(() => seen.includes(`${r} -> b`));
         expect(seen.filter((x) => x.startsWith(quiet))).toEqual([]);
-        off();
+        subscription.close();
+        subscription.close(); // twice is harmless
       });
 
       describe('fair queue', () => {
@@ -253,8 +253,8 @@ export function run(name: string, makeStore: MakeStore): void {
         it('leaveQueue gives the place up and wakes the next waiter of a free resource', async () => {
           const r = fresh('fair');
           const seen: string[] = [];
-          const off = store.locks.onReleased((resource) => seen.push(resource));
-          await sleep(100);
+          const subscription = store.locks.onReleased((resource) => seen.push(resource));
+          await subscription.ready;
           await store.locks.acquire(req(r, 'a'));
           await store.locks.acquire(req(r, 'b', { fair: true }));
           await store.locks.acquire(req(r, 'c', { fair: true }));
@@ -267,7 +267,7 @@ export function run(name: string, makeStore: MakeStore): void {
           await eventually(() => seen.includes(r));
           expect((await store.locks.inspect(r)).queue).toEqual(['c']);
           expect((await store.locks.acquire(req(r, 'c', { fair: true }))).acquired).toBe(true);
-          off();
+          subscription.close();
         });
       });
 

@@ -9,6 +9,7 @@ import {
   LOCK_RELEASED_CHANNEL,
   type LockState,
   type LockStorage,
+  type ReleaseSubscription,
 } from '../LockStorage.js';
 import type { MemoryContext } from './MemoryContext.js';
 
@@ -125,11 +126,12 @@ export class MemoryLockStorage implements LockStorage {
     return { holder: lease.holder, token: lease.token, ttlMs: Math.ceil(lease.expiresAt - now), queue: [...queue] };
   }
 
-  onReleased(listener: (resource: string, next: string) => void): () => void {
-    return this.#ctx.feed.on(LOCK_RELEASED_CHANNEL, (message) => {
+  onReleased(listener: (resource: string, next: string) => void): ReleaseSubscription {
+    const off = this.#ctx.feed.on(LOCK_RELEASED_CHANNEL, (message) => {
       const space = message.indexOf(' ');
       listener(message.slice(space + 1), message.slice(0, space));
     });
+    return { ready: Promise.resolve(), close: off };
   }
 
   /** Drops every expired lease, fence and queued waiter. */

@@ -61,6 +61,16 @@ export class RedisChangeFeed implements ChangeFeed {
     };
   }
 
+  /**
+   * Settles when the subscription to `channel` (started by {@link RedisChangeFeed.on} or
+   * subscribe) is active; rejects with StoreUnavailableError when it could not be made.
+   */
+  ready(channel: string): Promise<void> {
+    const pending = this.#subscribed.get(this.#ctx.channel(channel));
+    if (pending !== undefined) return pending;
+    return Promise.reject(new StoreUnavailableError(`not subscribed to ${channel}`));
+  }
+
   /** Closes the subscriber connection. */
   async close(): Promise<void> {
     this.#closed = true;

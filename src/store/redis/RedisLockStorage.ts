@@ -9,6 +9,7 @@ import {
   LOCK_RELEASED_CHANNEL,
   type LockState,
   type LockStorage,
+  type ReleaseSubscription,
 } from '../LockStorage.js';
 import {
   ACQUIRE_SCRIPT,
@@ -126,11 +127,18 @@ export class RedisLockStorage implements LockStorage {
     return { holder, token: Number(token), ttlMs: Math.max(0, pttl), queue };
   }
 
-  onReleased(listener: (resource: string, next: string) => void): () => void {
-    return this.#feed.on(LOCK_RELEASED_CHANNEL, (message) => {
+  onReleased(listener: (resource: string, next: string) => void): ReleaseSubscription {
+    const feed = this.#feed;
+    const off = feed.on(LOCK_RELEASED_CHANNEL, (message) => {
       // `<waiter id> <resource>`: waiter ids never contain a space, resource names may.
       const space = message.indexOf(' ');
       if (space > 0) listener(message.slice(space + 1), message.slice(0, space));
     });
+    return {
+      get ready() {
+        return feed.ready(LOCK_RELEASED_CHANNEL);
+      },
+      close: off,
+    };
   }
 }
