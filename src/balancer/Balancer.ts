@@ -233,11 +233,15 @@ export class Balancer extends EventEmitter<BalancerEvents> {
    */
   acquire(ctx?: AcquireContext): Lease | undefined {
     if (this.isClosed) return undefined;
+    const strategy = this.strategy;
+    let now = Number.NaN;
     if (this.nextDeadline !== Number.POSITIVE_INFINITY) {
-      const now = this.now();
+      now = this.now();
       if (now >= this.nextDeadline) this.expire(now);
     }
-    const s = this.select(ctx);
+    // One clock read serves the deadline check, the ewma pick and the lease's start.
+    if (strategy.usesLatency && Number.isNaN(now)) now = this.now();
+    const s = this.select(ctx, now);
     if (s === undefined) return undefined;
     let ticket = CLOSED_TICKET;
     if (s.breaker !== undefined && !this.panicking) {
@@ -246,11 +250,10 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     }
     s.inFlight++;
     this.inFlightTotal++;
-    const strategy = this.strategy;
     if (strategy.usesLoad) strategy.loadChanged(s);
     const retry = ctx?.retry === true;
     this.retryBudget.started(retry);
-    return new BalancerLease(this.host, s, ticket, retry, strategy.usesLatency ? this.now() : Number.NaN);
+    return new BalancerLease(this.host, s, ticket, retry, now);
   }
 
   /**
@@ -367,17 +370,17 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     return s;
   }
 
-  private select(ctx: AcquireContext | undefined): EndpointState | undefined {
+  private select(ctx: AcquireContext | undefined, now: number): EndpointState | undefined {
     const avoid = ctx?.avoid;
     const strategy = this.strategy;
-    if (this.halfOpen === 0 && (avoid === undefined || avoid.length === 0)) return strategy.pick(ctx, undefined);
+    if (this.halfOpen === 0 && (avoid === undefined || avoid.length === 0)) return strategy.pick(ctx, undefined, now);
     this.avoiding = avoid !== undefined && avoid.length > 0 ? avoid : undefined;
     try {
-      let s = strategy.pick(ctx, this.skip);
+      let s = strategy.pick(ctx, this.skip, now);
       if (s === undefined && this.avoiding !== undefined) {
         // Nothing but avoided endpoints: one of them beats no answer.
         this.avoiding = undefined;
-        s = strategy.pick(ctx, this.halfOpen === 0 ? undefined : this.skip);
+        s = strategy.pick(ctx, this.halfOpen === 0 ? undefined : this.skip, now);
       }
       return s;
     } finally {

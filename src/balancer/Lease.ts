@@ -51,7 +51,7 @@ export class BalancerLease implements Lease {
   readonly state: EndpointState;
   readonly ticket: BreakerTicket;
   readonly retry: boolean;
-  /** Clock at acquire when the strategy wants latencies, else NaN. */
+  /** Clock at acquire when the strategy wants latencies (else NaN, or the clock if it was read). */
   readonly startedAt: number;
   private done = false;
   private readonly host: LeaseHost;

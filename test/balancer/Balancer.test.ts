@@ -198,7 +198,11 @@ describe('Balancer outlier detection', () => {
     });
     const { seen } = record(lb);
     failOn(lb, 'e0', 1);
+    // The balancer's timer is unref'd (it never holds a process open): a ref'd guard keeps
+    // this test's process up while it waits, and bounds the wait.
+    const guard = setTimeout(() => {}, 5_000);
     await new Promise<void>((resolve) => lb.once('restored', () => resolve()));
+    clearTimeout(guard);
     expect(seen).toEqual(['ejected:e0', 'restored:e0']);
     lb.close();
   });

@@ -15,7 +15,7 @@ import { NO_OWNER } from '../../wasm/index.js';
 import type { Endpoint } from '../Endpoint.js';
 import type { EndpointState } from '../EndpointState.js';
 import { pickRandom } from './Random.js';
-import { type PickContext, type Skip, type Strategy, scanFrom } from './Strategy.js';
+import { checkKey, type PickContext, type Skip, type Strategy, scanFrom } from './Strategy.js';
 
 /** Options of the maglev strategy. */
 export interface MaglevStrategyOptions {
@@ -111,6 +111,7 @@ export class MaglevStrategy implements Strategy {
   pick(ctx: PickContext | undefined, skip: Skip | undefined): EndpointState | undefined {
     const key = ctx?.key;
     if (key === undefined) return pickRandom(this.endpoints, this.random, skip);
+    checkKey(key);
     const slot = this.table.getIndex(key);
     if (slot === NO_OWNER) return undefined;
     const s = this.bySlot[slot] as EndpointState;

@@ -88,11 +88,11 @@ export class PeakEwmaStrategy implements Strategy {
     }
   }
 
-  pick(_ctx: PickContext | undefined, skip: Skip | undefined): EndpointState | undefined {
+  pick(_ctx: PickContext | undefined, skip: Skip | undefined, now: number): EndpointState | undefined {
     const pair = pickPair(this.endpoints, this.random, skip);
     if (pair === undefined || pair.b === undefined) return pair?.a;
     const { a, b } = pair;
-    const now = this.now();
+    if (Number.isNaN(now)) now = this.now();
     return this.load(b, now) < this.load(a, now) ? b : a;
   }
 

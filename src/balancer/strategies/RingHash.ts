@@ -15,10 +15,15 @@
 import { InvalidOptionError } from '../../errors.js';
 import { HashRing, MAX_POINTS_PER_NODE, RING_HASHES, type RingHash } from '../../ring/HashRing.js';
 import { checkInt, checkNumber, checkObject, checkOneOf } from '../../validate.js';
+import type { Key } from '../../wasm/index.js';
 import type { Endpoint } from '../Endpoint.js';
 import type { EndpointState } from '../EndpointState.js';
 import { pickRandom } from './Random.js';
 import type { PickContext, Skip, Strategy } from './Strategy.js';
+import { checkKey } from './Strategy.js';
+
+/** Distinct endpoints a bounded pick tries clockwise before the ring's full walk. */
+const BOUNDED_PROBES = 8;
 
 /** Options of the ring-hash strategy. */
 export interface RingHashOptions {
@@ -141,15 +146,18 @@ export class RingHashStrategy implements Strategy {
   pick(ctx: PickContext | undefined, skip: Skip | undefined): EndpointState | undefined {
     const key = ctx?.key;
     if (key === undefined) return pickRandom(this.endpoints, this.random, skip);
+    checkKey(key);
     const ring = this.ring;
     let id = ring.get(key);
     if (id === undefined) return undefined;
     const c = this.options.boundedLoad;
     if (c !== undefined) {
-      // The owner is the answer whenever it is under the bound; the same test, with the same
-      // arithmetic, that getBounded applies to it first.
+      // The bound and the clockwise order are getBounded's, with the same arithmetic: the
+      // owner when it is under the bound, else the first of the next few distinct endpoints
+      // that is; only if none of those is, getBounded itself (which sums every load).
       const bound = Math.ceil((c * (this.totalLoad + 1)) / ring.size);
-      if ((this.loads.get(id) ?? 0) + 1 > bound) id = ring.getBounded(key, this.loads, c) as string;
+      if ((this.loads.get(id) ?? 0) + 1 > bound)
+        id = this.nextUnder(key, bound) ?? (ring.getBounded(key, this.loads, c) as string);
     }
     const s = this.byId.get(id) as EndpointState;
     if (skip === undefined || !skip(s)) return s;
@@ -158,6 +166,12 @@ export class RingHashStrategy implements Strategy {
       const candidate = this.byId.get(other) as EndpointState;
       if (!skip(candidate)) return candidate;
     }
+    return undefined;
+  }
+
+  /** The first of the key's next {@link BOUNDED_PROBES} endpoints clockwise under the bound. */
+  private nextUnder(key: Key, bound: number): string | undefined {
+    for (const id of this.ring.getN(key, BOUNDED_PROBES)) if ((this.loads.get(id) ?? 0) + 1 <= bound) return id;
     return undefined;
   }
 

@@ -42,8 +42,9 @@ export interface Strategy {
   /**
    * Picks an endpoint, or undefined when there is none. With `skip`, never returns an
    * endpoint it rejects (undefined when it rejects all). Called only when the pick is taken.
+   * `now` is the balancer's clock when the strategy `usesLatency`, else NaN.
    */
-  pick(ctx: PickContext | undefined, skip: Skip | undefined): EndpointState | undefined;
+  pick(ctx: PickContext | undefined, skip: Skip | undefined, now: number): EndpointState | undefined;
   /** An endpoint's in-flight count changed (it may be out of rotation). */
   loadChanged(state: EndpointState): void;
   /** A result came back with its latency (strategies that use latency set `usesLatency`). */
@@ -77,4 +78,14 @@ export function scanFrom(
 export function randomIndex(random: () => number, n: number): number {
   // Math.min guards a random() that returns 1 (out of contract, but cheap to survive).
   return Math.min(n - 1, Math.floor(random() * n));
+}
+
+/**
+ * Checks a hash key before it reaches the WASM wrapper: a string, or bytes.
+ * @throws {TypeError} naming what came instead.
+ */
+export function checkKey(key: unknown): void {
+  if (typeof key !== 'string' && !(key instanceof Uint8Array)) {
+    throw new TypeError(`ctx.key must be a string, Buffer or Uint8Array, got ${key === null ? 'null' : typeof key}`);
+  }
 }

@@ -12,12 +12,20 @@
  * pick recomputes only the nodes whose time has come plus the path of the endpoint that won,
  * O(log n) amortized instead of O(n), and gives exactly nginx's order (tests check it
  * against a plain transcription of nginx's loop).
+ *
+ * With integer weights the sequence repeats every W / g picks (W the total weight, g the
+ * weights' greatest common divisor), after which every current weight is back at zero. Up
+ * to {@link MAX_SCHEDULE} picks, the first period is recorded as it is decided and later
+ * periods replay it: O(1) per pick, with no rebuild stall when the rotation changes.
  */
 import type { EndpointState } from '../EndpointState.js';
 import { type PickContext, type Skip, type Strategy, scanFrom } from './Strategy.js';
 
 /** Steps after which keys are rebased to keep w x t exact in a double (weights <= 1e6). */
 const REBASE_STEPS = 2 ** 31;
+
+/** Longest period recorded for replay (4 bytes a pick). */
+export const MAX_SCHEDULE = 1 << 18;
 
 export class WeightedRoundRobinStrategy implements Strategy {
   readonly name = 'weighted-round-robin';
@@ -35,6 +43,18 @@ export class WeightedRoundRobinStrategy implements Strategy {
   private total = 0;
   /** The step being decided, from 1. */
   private step = 1;
+  /** The first period, recorded as decided (empty when weights are not integers or the period is too long). */
+  private schedule = new Int32Array(0);
+  /** Entries of `schedule` decided so far. */
+  private recorded = 0;
+  /** Position in the period. */
+  private position = 0;
+  private readonly rebaseAfter: number;
+
+  /** @param rebaseAfter steps between rebases (tests lower it to exercise the rebase). */
+  constructor(rebaseAfter: number = REBASE_STEPS) {
+    this.rebaseAfter = rebaseAfter;
+  }
 
   setEndpoints(endpoints: readonly EndpointState[]): void {
     this.endpoints = endpoints;
@@ -56,6 +76,10 @@ export class WeightedRoundRobinStrategy implements Strategy {
     for (let i = leaves; i < 2 * leaves; i++) this.melt[i] = Number.POSITIVE_INFINITY;
     // As nginx after a reconfiguration: every current weight starts at 0.
     this.step = 1;
+    const period = periodOf(endpoints);
+    this.schedule = new Int32Array(period <= MAX_SCHEDULE ? period : 0);
+    this.recorded = 0;
+    this.position = 0;
   }
 
   pick(_ctx: PickContext | undefined, skip: Skip | undefined): EndpointState | undefined {
@@ -74,9 +98,23 @@ export class WeightedRoundRobinStrategy implements Strategy {
   loadChanged(): void {}
   observe(): void {}
 
-  /** Decides the current step and moves to the next; returns the winner's index. */
+  /** The next endpoint's index: replayed from the recorded period, or decided now. */
   private next(): number {
-    if (this.step >= REBASE_STEPS) this.rebase();
+    const schedule = this.schedule;
+    const period = schedule.length;
+    if (period === 0) return this.decide();
+    const at = this.position;
+    this.position = at + 1 === period ? 0 : at + 1;
+    if (at < this.recorded) return schedule[at] as number;
+    const i = this.decide();
+    schedule[at] = i;
+    this.recorded = at + 1;
+    return i;
+  }
+
+  /** Decides the current step and moves to the next; returns the winner's index. */
+  private decide(): number {
+    if (this.step >= this.rebaseAfter) this.rebase();
     const t = this.step;
     this.refresh(1, t);
     const i = this.winner[1] as number;
@@ -160,4 +198,26 @@ export class WeightedRoundRobinStrategy implements Strategy {
     this.step = 1;
     this.melt.fill(Number.NEGATIVE_INFINITY, 1, this.leaves);
   }
+}
+
+/** Picks in one period of the sequence for integer weights (W / gcd), or Infinity. */
+function periodOf(endpoints: readonly EndpointState[]): number {
+  let g = 0;
+  let total = 0;
+  for (const s of endpoints) {
+    const w = s.weight;
+    if (!Number.isInteger(w)) return Number.POSITIVE_INFINITY;
+    g = gcd(g, w);
+    total += w;
+  }
+  return g === 0 ? 0 : total / g;
+}
+
+function gcd(a: number, b: number): number {
+  while (b !== 0) {
+    const t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
 }

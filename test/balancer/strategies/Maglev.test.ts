@@ -63,6 +63,15 @@ describe('maglev', () => {
     for (const c of tally(ids).values()) expect(Math.abs(c / 1_000 - 1)).toBeLessThan(0.1);
   });
 
+  it('refuses a key that is neither a string nor bytes', () => {
+    const lb = createBalancer({ strategy: 'maglev', endpoints: endpoints(2) });
+    expect(() => lb.acquire({ key: 7 as never })).toThrow(
+      /ctx\.key must be a string, Buffer or Uint8Array, got number/,
+    );
+    expect(lb.status().inFlight).toBe(0);
+    expect(lb.acquire({ key: new Uint8Array([1, 2]) })).toBeDefined();
+  });
+
   it('rejects a table size that is not a prime, or smaller than the endpoint count', () => {
     expect(() => createBalancer({ strategy: 'maglev', maglev: { tableSize: 65536 } })).toThrow(
       /maglev\.tableSize must be a prime.*got 65536/,

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createBalancer } from '../../../src/balancer/createBalancer.js';
 import { EndpointState } from '../../../src/balancer/EndpointState.js';
-import { WeightedRoundRobinStrategy } from '../../../src/balancer/strategies/WeightedRoundRobin.js';
+import { MAX_SCHEDULE, WeightedRoundRobinStrategy } from '../../../src/balancer/strategies/WeightedRoundRobin.js';
 import { endpoints, tally } from '../helpers.js';
 
 /** nginx's smooth weighted round robin, transcribed plainly: O(n) per pick. */
@@ -75,6 +75,26 @@ describe('weighted-round-robin (smooth, as nginx)', () => {
     const list = states(weights);
     s.setEndpoints(list);
     expect(picks(s, list, 20_000)).toEqual(nginx(weights, 20_000));
+  });
+
+  it('replays the recorded period exactly, over many periods', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 8 }), (weights) => {
+        const s = new WeightedRoundRobinStrategy();
+        const list = states(weights);
+        s.setEndpoints(list);
+        const n = weights.reduce((a, b) => a + b, 0) * 5 + 3;
+        expect(picks(s, list, n)).toEqual(nginx(weights, n));
+      }),
+    );
+  });
+
+  it('matches nginx when the period is too long to record, across rebases of time', () => {
+    const weights = [MAX_SCHEDULE, 1, 2, 7];
+    const s = new WeightedRoundRobinStrategy(7);
+    const list = states(weights);
+    s.setEndpoints(list);
+    expect(picks(s, list, 5_000)).toEqual(nginx(weights, 5_000));
   });
 
   it('splits traffic in proportion to fractional weights', () => {
