@@ -209,9 +209,16 @@ export class ServiceRegistry {
    * @throws {InvalidOptionError} for an empty or oversize name or a bad filter.
    * @throws {StoreUnavailableError} when the service was never read and the store cannot be reached.
    */
-  async instances(service: string, query: InstanceQuery = {}): Promise<readonly ServiceInstance[]> {
+  async instances(service: string, query?: InstanceQuery): Promise<readonly ServiceInstance[]> {
+    // Fast path: a cached service (its name was checked when its view was made).
+    const cached = this.#closed ? undefined : this.#views.get(service);
+    if (cached?.loaded === true) {
+      if (query === undefined) return cached.instances();
+      const key = queryKey(query);
+      if (key !== undefined) return cached.filtered(key, () => checkQuery(query));
+    }
     checkRegistryName('service', service, true);
-    const filter = checkQuery(query);
+    const filter = checkQuery(query ?? {});
     this.#assertOpen();
     const view = this.#view(service);
     if (!view.loaded) {
@@ -222,7 +229,7 @@ export class ServiceRegistry {
           : new StoreUnavailableError(`registry: service ${service} could not be read`);
       }
     }
-    return filter(view.instances());
+    return query === undefined ? view.instances() : filter(view.instances());
   }
 
   /**
@@ -378,6 +385,26 @@ export class ServiceRegistry {
       }
     }
   }
+}
+
+/**
+ * A memo key for a well-formed query (`healthyOnly`, `zone`, `tags` of the right types);
+ * undefined otherwise, so that a bad query takes the checked path and fails there.
+ */
+function queryKey(query: InstanceQuery): string | undefined {
+  if (typeof query !== 'object' || query === null) return undefined;
+  const { healthyOnly, zone, tags } = query;
+  if (healthyOnly !== undefined && typeof healthyOnly !== 'boolean') return undefined;
+  if (zone !== undefined && typeof zone !== 'string') return undefined;
+  let key = `${healthyOnly === true ? 'h' : '-'}${zone === undefined ? '' : `z${zone.length}:${zone}`}`;
+  if (tags !== undefined) {
+    if (!Array.isArray(tags)) return undefined;
+    for (const tag of tags) {
+      if (typeof tag !== 'string') return undefined;
+      key += `t${tag.length}:${tag}`;
+    }
+  }
+  return key;
 }
 
 /** Checks {@link InstanceQuery} and returns the filter it describes. */

@@ -85,6 +85,7 @@ export class ServiceView {
   /** Instances kept over a store restart until they re-register (see the module comment). */
   readonly #carried = new Map<string, Carried>();
   #sorted: readonly ServiceInstance[] | undefined;
+  readonly #filtered = new Map<string, { from: readonly ServiceInstance[]; result: readonly ServiceInstance[] }>();
   readonly #watchers = new Set<Watcher>();
   #syncing: Promise<void> | undefined;
   #again = false;
@@ -156,6 +157,24 @@ export class ServiceView {
       this.#sorted = Object.freeze(all);
     }
     return this.#sorted;
+  }
+
+  /**
+   * The instances the filter made by `makeFilter` keeps, memoised under `key` until the next
+   * change (so that repeated lookups with the same filter allocate nothing). At most 64
+   * filters are kept.
+   */
+  filtered(
+    key: string,
+    makeFilter: () => (all: readonly ServiceInstance[]) => readonly ServiceInstance[],
+  ): readonly ServiceInstance[] {
+    const all = this.instances();
+    const memo = this.#filtered.get(key);
+    if (memo !== undefined && memo.from === all) return memo.result;
+    if (this.#filtered.size >= 64) this.#filtered.clear();
+    const result = Object.freeze(makeFilter()(all).slice());
+    this.#filtered.set(key, { from: all, result });
+    return result;
   }
 
   /** Adds a watcher: it is told the current state first (once loaded), then every change. */
