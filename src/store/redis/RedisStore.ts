@@ -39,7 +39,7 @@ export interface RedisStoreOptions {
   fenceRetentionMs?: number;
   /**
    * ioredis options for the client the store creates when given a URL (ignored when given a
-   * client). The store sets `commandTimeout` and `maxRetriesPerRequest: 1` unless these say otherwise.
+   * client). The store sets `maxRetriesPerRequest: 1` unless these say otherwise.
    * @default {}
    */
   redisOptions?: RedisOptions;
@@ -97,8 +97,9 @@ export class RedisStore implements Store {
       if (!/^rediss?:\/\//.test(clientOrUrl)) {
         throw new InvalidOptionError('url', clientOrUrl, 'must start with redis:// or rediss://');
       }
+      // The store bounds each command itself (RedisContext.bounded), more cheaply than
+      // ioredis' per-command `commandTimeout`.
       const client = new Redis(clientOrUrl, {
-        commandTimeout: commandTimeoutMs,
         maxRetriesPerRequest: 1,
         ...checkObject('redisOptions', opts.redisOptions),
       });
