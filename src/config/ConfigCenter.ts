@@ -57,13 +57,13 @@ export interface ConfigVersion {
 }
 
 /** Names the namespace of one call. */
-export interface NamespaceOption {
+export interface ConfigNamespaceOption {
   /** One of the center's namespaces. @default the center's `namespace` */
   namespace?: string;
 }
 
 /** Options of {@link ConfigCenter.set}, {@link ConfigCenter.delete} and {@link ConfigCenter.rollback}. */
-export interface WriteOptions extends NamespaceOption {
+export interface ConfigWriteOptions extends ConfigNamespaceOption {
   /**
    * Compare-and-set: the write happens only if the key's live version is this one (0: the
    * key has no live value); otherwise `VersionConflictError`. @default no check
@@ -72,7 +72,7 @@ export interface WriteOptions extends NamespaceOption {
 }
 
 /** Options of {@link ConfigCenter.watch}. */
-export interface WatchOptions extends NamespaceOption {
+export interface ConfigWatchOptions extends ConfigNamespaceOption {
   /** Watch exactly this key rather than every key starting with it. @default false */
   exact?: boolean;
 }
@@ -179,7 +179,7 @@ export class ConfigCenter {
    * @throws {InvalidOptionError} for a bad key or an invalid schema.
    * @throws {NotFoundError} for a namespace this center does not have.
    */
-  define(key: string, jsonSchema: object | boolean, options: NamespaceOption = {}): void {
+  define(key: string, jsonSchema: object | boolean, options: ConfigNamespaceOption = {}): void {
     const namespace = this.#namespace(options);
     this.#schemas.define(namespace, this.#key(key), jsonSchema);
   }
@@ -188,7 +188,7 @@ export class ConfigCenter {
    * Removes the schema of `key`; returns whether there was one.
    * @throws {NotFoundError} for a namespace this center does not have.
    */
-  undefine(key: string, options: NamespaceOption = {}): boolean {
+  undefine(key: string, options: ConfigNamespaceOption = {}): boolean {
     const namespace = this.#namespace(options);
     return this.#schemas.undefine(namespace, this.#key(key));
   }
@@ -201,7 +201,7 @@ export class ConfigCenter {
    * @throws {NotFoundError} for a namespace this center does not have.
    * @throws {StoreUnavailableError} when the store cannot be reached and the key was never read.
    */
-  async get(key: string, options: NamespaceOption = {}): Promise<ConfigEntry | undefined> {
+  async get(key: string, options: ConfigNamespaceOption = {}): Promise<ConfigEntry | undefined> {
     const namespace = this.#namespace(options);
     this.#key(key);
     this.#assertOpen();
@@ -234,7 +234,7 @@ export class ConfigCenter {
   async set(
     key: string,
     value: JsonValue,
-    options: WriteOptions = {},
+    options: ConfigWriteOptions = {},
   ): Promise<{ version: number; updatedAt: number }> {
     const namespace = this.#namespace(options);
     this.#key(key);
@@ -254,7 +254,7 @@ export class ConfigCenter {
    * @throws {NotFoundError} for a namespace this center does not have.
    * @throws {StoreUnavailableError} when the store cannot be reached.
    */
-  async delete(key: string, options: WriteOptions = {}): Promise<boolean> {
+  async delete(key: string, options: ConfigWriteOptions = {}): Promise<boolean> {
     const namespace = this.#namespace(options);
     this.#key(key);
     const expectedVersion = checkExpected(options);
@@ -270,7 +270,7 @@ export class ConfigCenter {
    * @throws {NotFoundError} for a namespace this center does not have.
    * @throws {StoreUnavailableError} when the store cannot be reached and no watch covers the prefix.
    */
-  async list(prefix = '', options: NamespaceOption = {}): Promise<ConfigEntry[]> {
+  async list(prefix = '', options: ConfigNamespaceOption = {}): Promise<ConfigEntry[]> {
     const namespace = this.#namespace(options);
     checkKey('prefix', prefix, this.options.maxKeyLength, true);
     this.#assertOpen();
@@ -302,7 +302,7 @@ export class ConfigCenter {
    * @throws {NotFoundError} for a namespace this center does not have.
    * @throws {StoreUnavailableError} when the store cannot be reached.
    */
-  async history(key: string, options: NamespaceOption & { limit?: number } = {}): Promise<ConfigVersion[]> {
+  async history(key: string, options: ConfigNamespaceOption & { limit?: number } = {}): Promise<ConfigVersion[]> {
     const namespace = this.#namespace(options);
     this.#key(key);
     const limit = checkInt('limit', options.limit ?? this.options.historyLimit, 1, 100_000);
@@ -326,7 +326,7 @@ export class ConfigCenter {
   async rollback(
     key: string,
     version: number,
-    options: WriteOptions = {},
+    options: ConfigWriteOptions = {},
   ): Promise<{ version: number; updatedAt: number }> {
     const namespace = this.#namespace(options);
     this.#key(key);
@@ -370,7 +370,7 @@ export class ConfigCenter {
    * @throws {InvalidOptionError} for an oversize prefix.
    * @throws {NotFoundError} for a namespace this center does not have.
    */
-  watch(prefixOrKey: string, callback: ConfigWatchCallback, options: WatchOptions = {}): ConfigWatch {
+  watch(prefixOrKey: string, callback: ConfigWatchCallback, options: ConfigWatchOptions = {}): ConfigWatch {
     const namespace = this.#namespace(options);
     const exact = options.exact === true;
     checkKey('prefixOrKey', prefixOrKey, this.options.maxKeyLength, !exact);
@@ -466,8 +466,8 @@ export class ConfigCenter {
     return result;
   }
 
-  #namespace(options: NamespaceOption): string {
-    const opts = checkObject('options', options) as NamespaceOption;
+  #namespace(options: ConfigNamespaceOption): string {
+    const opts = checkObject('options', options) as ConfigNamespaceOption;
     if (opts.namespace === undefined) return this.options.namespace;
     const namespace = checkNamespaceName('namespace', opts.namespace);
     if (!this.options.namespaces.includes(namespace)) {
@@ -540,8 +540,8 @@ export class ConfigCenter {
   }
 }
 
-function checkExpected(options: WriteOptions): number | undefined {
-  const expected = (options as WriteOptions).expectedVersion;
+function checkExpected(options: ConfigWriteOptions): number | undefined {
+  const expected = (options as ConfigWriteOptions).expectedVersion;
   if (expected === undefined) return undefined;
   return checkInt('expectedVersion', expected, 0, Number.MAX_SAFE_INTEGER);
 }

@@ -34,7 +34,7 @@ import {
   type RegistrationInput,
   type ServiceInstance,
 } from './ServiceInstance.js';
-import { ServiceView, type ViewHost, type WatchCallback } from './ServiceView.js';
+import { type RegistryWatchCallback, ServiceView, type ViewHost } from './ServiceView.js';
 
 /**
  * The failure source of one-off calls (services()): its next success clears it. Each view and
@@ -257,7 +257,7 @@ export class ServiceRegistry {
    * @throws {TypeError} when `service` is not a string or `callback` not a function.
    * @throws {InvalidOptionError} for an empty or oversize name.
    */
-  watch(service: string, callback: WatchCallback): RegistryWatch {
+  watch(service: string, callback: RegistryWatchCallback): RegistryWatch {
     checkRegistryName('service', service, true);
     if (typeof callback !== 'function') throw new TypeError(`callback must be a function, got ${typeof callback}`);
     this.#assertOpen();

@@ -49,7 +49,7 @@ export type RegistryChange =
     };
 
 /** Called with the service's instances (sorted by id) after each change. */
-export type WatchCallback = (instances: readonly ServiceInstance[], change: RegistryChange) => void;
+export type RegistryWatchCallback = (instances: readonly ServiceInstance[], change: RegistryChange) => void;
 
 /** Hooks into the owning registry. */
 export interface ViewHost {
@@ -66,7 +66,7 @@ export interface ViewHost {
 }
 
 interface Watcher {
-  readonly callback: WatchCallback;
+  readonly callback: RegistryWatchCallback;
   delivered: boolean;
 }
 
@@ -178,7 +178,7 @@ export class ServiceView {
   }
 
   /** Adds a watcher: it is told the current state first (once loaded), then every change. */
-  watch(callback: WatchCallback): () => void {
+  watch(callback: RegistryWatchCallback): () => void {
     const watcher: Watcher = { callback, delivered: false };
     this.#watchers.add(watcher);
     if (this.loaded) queueMicrotask(() => this.#deliverInitial(watcher));
