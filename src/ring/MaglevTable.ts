@@ -53,6 +53,7 @@ export interface MaglevJSON {
   readonly nodes: readonly { readonly id: string; readonly weight: number }[];
 }
 
+/** Defaults of {@link MaglevOptions}: 65537 entries, the paper's table size. */
 export const DEFAULT_MAGLEV_OPTIONS = Object.freeze({ size: 65537 });
 
 /** Largest table size: the largest prime below 2^24 (64 MiB of entries). */
@@ -159,6 +160,7 @@ export class MaglevTable {
     return this.options.size;
   }
 
+  /** Whether a node is in the table (it may still own no entries, given a tiny weight). */
   has(id: string): boolean {
     return this.slots.has(id);
   }
