@@ -16,7 +16,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import { RetryBudget, resolveRetryBudgetOptions } from '../src/balancer/RetryBudget.js';
 import type { Registration } from '../src/registry/Registration.js';
 import { ServiceRegistry } from '../src/registry/ServiceRegistry.js';
@@ -192,18 +198,18 @@ export class Gateway {
     // Bodies stay unread: the proxy streams them. No parser, no buffering, no JSON.
     this.app.removeAllContentTypeParsers();
     this.app.addContentTypeParser('*', (_request, _payload, done) => done(null));
-    this.app.setNotFoundHandler((request, reply) => {
+    const handler = (request: FastifyRequest, reply: FastifyReply): void => {
       reply.hijack();
-      this.#handle(request.raw, reply.raw, request.id);
-    });
-    this.app.route({
-      method: this.app.supportedMethods.filter((m) => m !== 'CONNECT'),
-      url: '*',
-      handler: (request, reply) => {
-        reply.hijack();
+      try {
         this.#handle(request.raw, reply.raw, request.id);
-      },
-    });
+      } catch (err) {
+        // A bug of the gateway: say so in the log, answer 500 in the usual form.
+        log.error({ err, reqId: request.id }, 'gateway error');
+        this.#reject(reply.raw, 'ERR_INTERNAL', 'the gateway failed; see its log', request.id, undefined, true);
+      }
+    };
+    this.app.setNotFoundHandler(handler);
+    this.app.route({ method: this.app.supportedMethods.filter((m) => m !== 'CONNECT'), url: '*', handler });
   }
 
   /** The configuration live now. */

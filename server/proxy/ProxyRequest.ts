@@ -17,7 +17,8 @@
  * Apart from `connect-failure`, only idempotent methods are retried unless the route sets
  * `idempotentOnly: false`; a request body is retried only while it fits the replay buffer.
  * Every retry goes to an instance not tried yet when there is one, fits the route's retry
- * budget, and starts only before the route's deadline (`timeoutMs`).
+ * budget (except after a refused connection, which cost no upstream anything), and starts
+ * only before the route's deadline (`timeoutMs`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
@@ -236,8 +237,12 @@ export class ProxyRequest {
     else t.lease.release({ ok, latencyMs: t.latencyMs > 0 ? t.latencyMs : performance.now() - t.startedAt });
   }
 
-  /** Whether a failure of `reason` may be retried now. */
-  #mayRetry(reason: 'connect-failure' | 'reset' | 'status' | 'timeout', status = 504): boolean {
+  /**
+   * Whether a failure of `reason` may be retried now. `refused`: the connection was refused,
+   * so no upstream did any work for the try and its retry adds no load anywhere: it is not
+   * counted against the retry budget (every other retry is).
+   */
+  #mayRetry(reason: 'connect-failure' | 'reset' | 'status' | 'timeout', status = 504, refused = false): boolean {
     const policy = this.rt.route.retries;
     if (this.tries > policy.attempts || this.done) return false;
     switch (reason) {
@@ -253,7 +258,7 @@ export class ProxyRequest {
     if (reason !== 'connect-failure' && policy.idempotentOnly && !IDEMPOTENT_METHODS.has(this.method)) return false;
     if (this.body !== undefined && !this.body.replayable) return false;
     if (performance.now() >= this.deadline) return false;
-    return this.rt.budget.canRetry();
+    return refused || this.rt.budget.canRetry();
   }
 
   #retry(t: Try, reason: FailureReason): void {
@@ -338,7 +343,8 @@ export class ProxyRequest {
         ? `cannot connect to the upstream (${(err as NodeJS.ErrnoException).code ?? err.message})`
         : `the upstream closed the connection before answering (${(err as NodeJS.ErrnoException).code ?? err.message})`;
     this.lastFailure = { code: 'ERR_UPSTREAM_FAILURE', message };
-    if (this.#mayRetry(reason)) {
+    const refused = reason === 'connect-failure' && (err as NodeJS.ErrnoException).code === 'ECONNREFUSED';
+    if (this.#mayRetry(reason, 504, refused)) {
       this.#retry(t, reason);
       return;
     }

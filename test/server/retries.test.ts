@@ -165,7 +165,10 @@ describe('retries', () => {
   });
 
   it('the retry budget caps retries: with budget 0 and no minimum, nothing is retried', async () => {
-    const dead = `http://127.0.0.1:${await closedPort()}`;
+    // Resets, not refusals: a refused connection cost no upstream anything and is retried anyway.
+    const resetter = await upstream((req) => {
+      req.socket.destroy();
+    });
     const good = await upstream(echo('good'));
     const g = await gateway({
       routes: [
@@ -176,11 +179,28 @@ describe('retries', () => {
           retries: { attempts: 2, budgetPercent: 0, minRetryConcurrency: 0 },
         },
       ],
-      services: { s: { static: [dead, good.url], outlierDetection: false } },
+      services: { s: { static: [resetter.url, good.url], outlierDetection: false } },
     });
     const statuses = [];
     for (let i = 0; i < 4; i++) statuses.push((await fetch(`${g.url}/x`)).status);
     expect(statuses.sort()).toEqual([200, 200, 502, 502]);
+  });
+
+  it('a refused connection is retried even when the budget is spent', async () => {
+    const dead = `http://127.0.0.1:${await closedPort()}`;
+    const good = await upstream(echo('good'));
+    const g = await gateway({
+      routes: [
+        {
+          match: { prefix: '/' },
+          service: 's',
+          strategy: 'round-robin',
+          retries: { attempts: 1, budgetPercent: 0, minRetryConcurrency: 0 },
+        },
+      ],
+      services: { s: { static: [dead, good.url], outlierDetection: false } },
+    });
+    for (let i = 0; i < 4; i++) expect((await fetch(`${g.url}/x`)).status).toBe(200);
   });
 });
 

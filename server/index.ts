@@ -1,0 +1,34 @@
+/**
+ * The gateway as a library (`ringway/gateway` once the package exports it): create and run a
+ * gateway from code, validate configurations, and the schemas and error catalogue the
+ * control plane builds on. This file only re-exports.
+ */
+export { COMMANDS, type CommandSpec, FLAGS, type FlagSpec, helpText, main } from './cli.js';
+export { ConfigError, type ConfigIssue, formatIssue } from './config/ConfigError.js';
+export {
+  DEFAULT_GATEWAY_CONFIG,
+  type GatewayConfig,
+  type HashKeyConfig,
+  IDEMPOTENT_METHODS,
+  type RateLimitConfig,
+  type ResolvedGatewayConfig,
+  type ResolvedRoute,
+  type ResolvedService,
+  type RetryConfig,
+  type RouteConfig,
+  resolveGatewayConfig,
+  type ServiceConfig,
+} from './config/GatewayConfig.js';
+export { loadGatewayConfig, parseGatewayConfig } from './config/loadConfig.js';
+export {
+  GATEWAY_CONFIG_SCHEMA,
+  RETRY_CONDITIONS,
+  type RetryCondition,
+  ROUTE_SCHEMA,
+  ROUTE_STRATEGIES,
+  SERVICE_SCHEMA,
+} from './config/schema.js';
+export { GATEWAY_ERRORS, type GatewayErrorBody, type GatewayErrorCode } from './errors.js';
+export { createGateway, Gateway, type GatewayOptions } from './gateway.js';
+export { GatewayMetrics, LATENCY_BUCKETS } from './metrics/GatewayMetrics.js';
+export type { InstanceSource, SourceInstance, SourceWatch } from './upstreams/Upstreams.js';
