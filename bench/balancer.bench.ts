@@ -8,7 +8,9 @@
  * oldest (ok, with a latency), so least-connections, p2c and ewma compare real loads and the
  * heap moves. Endpoint weights are 1..10 (the same for every strategy); ring-hash and maglev
  * get a key from a pool of 4096, and ring-hash is run with and without a bounded load
- * (c = 1.25). Outlier detection is on (the default) and sees only successes.
+ * (c = 1.25), and with all weights 1 (its ring holds 160 points per unit of weight, so
+ * weights 1..10 make a ring of 880k points at 1000 endpoints, 160k with weights 1).
+ * Outlier detection is on (the default) and sees only successes.
  *
  * Peer: undici 7's BalancedPool (its upstream choice alone, `[kGetDispatcher]()`, the hook
  * its pool calls per request: an interleaved weighted round robin over upstream weights
@@ -54,6 +56,8 @@ interface Variant {
   name: string;
   options: BalancerOptions;
   keyed: boolean;
+  /** All weights 1 instead of 1..10 (a ring of 160 points per endpoint instead of 880 on average). */
+  equalWeights?: boolean;
 }
 
 const variants: Variant[] = BALANCER_STRATEGIES.map((strategy) => ({
@@ -61,11 +65,14 @@ const variants: Variant[] = BALANCER_STRATEGIES.map((strategy) => ({
   options: { strategy },
   keyed: strategy === 'ring-hash' || strategy === 'maglev',
 }));
-variants.push({
-  name: 'ring-hash bounded 1.25',
-  options: { strategy: 'ring-hash', ringHash: { boundedLoad: 1.25 } },
-  keyed: true,
-});
+variants.push(
+  {
+    name: 'ring-hash bounded 1.25',
+    options: { strategy: 'ring-hash', ringHash: { boundedLoad: 1.25 } },
+    keyed: true,
+  },
+  { name: 'ring-hash, weights all 1', options: { strategy: 'ring-hash' }, keyed: true, equalWeights: true },
+);
 
 /** One sample: OPS acquire + release pairs with WINDOW leases in flight. */
 function workload(lb: Balancer, keyed: boolean): () => void {
@@ -99,8 +106,9 @@ const pools: BalancedPool[] = [];
 const tasks: BenchTask[] = [];
 for (const n of SIZES) {
   const list = endpointList(n);
+  const equal = list.map((e) => ({ ...e, weight: 1 }));
   for (const v of variants) {
-    const lb = createBalancer({ ...v.options, endpoints: list, random: seeded(n) });
+    const lb = createBalancer({ ...v.options, endpoints: v.equalWeights ? equal : list, random: seeded(n) });
     tasks.push({ name: `${v.name} @${n}`, units: OPS, fn: workload(lb, v.keyed) });
   }
   const pool = new BalancedPool(list.map((e) => e.address));

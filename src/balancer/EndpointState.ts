@@ -31,6 +31,8 @@ export class EndpointState {
   lastPicked = 0;
   /** least-connections: order of the last pick, the last tie-break (earlier first). */
   pickOrder = 0;
+  /** ring-hash (bounded): the in-flight count last added to the ring's total. */
+  ringLoad = 0;
   /** ewma: the peak-EWMA latency estimate, in ms. */
   cost = 0;
   /** ewma: clock at the last update of `cost`; NaN until the strategy first sees the endpoint. */

@@ -102,8 +102,7 @@ export class RingHashStrategy implements Strategy {
   private ring: HashRing;
   private endpoints: readonly EndpointState[] = [];
   private byId = new Map<string, EndpointState>();
-  /** In-flight per endpoint in rotation, for the bounded-load walk. */
-  private loads = new Map<string, number>();
+  /** In-flight requests of the endpoints on the ring: getBounded's total. */
   private totalLoad = 0;
   private readonly random: () => number;
 
@@ -133,13 +132,10 @@ export class RingHashStrategy implements Strategy {
     }
     this.endpoints = endpoints;
     this.byId = next;
-    if (this.usesLoad) {
-      this.loads = new Map();
-      this.totalLoad = 0;
-      for (const s of endpoints) {
-        this.loads.set(s.id, s.inFlight);
-        this.totalLoad += s.inFlight;
-      }
+    this.totalLoad = 0;
+    for (const s of endpoints) {
+      s.ringLoad = s.inFlight;
+      this.totalLoad += s.inFlight;
     }
   }
 
@@ -148,18 +144,17 @@ export class RingHashStrategy implements Strategy {
     if (key === undefined) return pickRandom(this.endpoints, this.random, skip);
     checkKey(key);
     const ring = this.ring;
-    let id = ring.get(key);
+    const id = ring.get(key);
     if (id === undefined) return undefined;
+    let s = this.byId.get(id) as EndpointState;
     const c = this.options.boundedLoad;
     if (c !== undefined) {
       // The bound and the clockwise order are getBounded's, with the same arithmetic: the
       // owner when it is under the bound, else the first of the next few distinct endpoints
-      // that is; only if none of those is, getBounded itself (which sums every load).
+      // that is; only if none of those is, getBounded itself (which reads every load).
       const bound = Math.ceil((c * (this.totalLoad + 1)) / ring.size);
-      if ((this.loads.get(id) ?? 0) + 1 > bound)
-        id = this.nextUnder(key, bound) ?? (ring.getBounded(key, this.loads, c) as string);
+      if (s.inFlight + 1 > bound) s = this.nextUnder(key, bound) ?? this.walk(key, c);
     }
-    const s = this.byId.get(id) as EndpointState;
     if (skip === undefined || !skip(s)) return s;
     // The owner is taken: the next acceptable endpoint clockwise, as a replica list would.
     for (const other of ring.getN(key, ring.size)) {
@@ -170,16 +165,25 @@ export class RingHashStrategy implements Strategy {
   }
 
   /** The first of the key's next {@link BOUNDED_PROBES} endpoints clockwise under the bound. */
-  private nextUnder(key: Key, bound: number): string | undefined {
-    for (const id of this.ring.getN(key, BOUNDED_PROBES)) if ((this.loads.get(id) ?? 0) + 1 <= bound) return id;
+  private nextUnder(key: Key, bound: number): EndpointState | undefined {
+    for (const id of this.ring.getN(key, BOUNDED_PROBES)) {
+      const s = this.byId.get(id) as EndpointState;
+      if (s.inFlight + 1 <= bound) return s;
+    }
     return undefined;
+  }
+
+  /** The ring's own bounded walk over every load: the rare case of a crowded neighbourhood. */
+  private walk(key: Key, c: number): EndpointState {
+    const loads = new Map<string, number>();
+    for (const s of this.endpoints) loads.set(s.id, s.inFlight);
+    return this.byId.get(this.ring.getBounded(key, loads, c) as string) as EndpointState;
   }
 
   loadChanged(state: EndpointState): void {
     if (this.byId.get(state.id) !== state) return;
-    const before = this.loads.get(state.id) ?? 0;
-    this.loads.set(state.id, state.inFlight);
-    this.totalLoad += state.inFlight - before;
+    this.totalLoad += state.inFlight - state.ringLoad;
+    state.ringLoad = state.inFlight;
   }
 
   observe(): void {}

@@ -114,6 +114,22 @@ describe('ring-hash', () => {
     );
   });
 
+  it('with boundedLoad, agrees with getBounded when a hot key crowds the whole neighbourhood', () => {
+    // 20 endpoints, c = 1.01: the key's nearest endpoints fill up and the pick must walk past
+    // the first few probes, to the ring's own full walk.
+    const eps = endpoints(20);
+    const lb = createBalancer({ strategy: 'ring-hash', endpoints: eps, ringHash: { boundedLoad: 1.01 } });
+    const ring = new HashRing({ nodes: eps.map((e) => e.id) });
+    const loads = new Map<string, number>();
+    for (let i = 0; i < 2_000; i++) {
+      const key = i % 3 === 0 ? `k${i}` : 'hot';
+      const expected = ring.getBounded(key, loads, 1.01);
+      const lease = lb.acquire({ key }) as Lease;
+      expect(lease.endpoint.id).toBe(expected);
+      loads.set(lease.endpoint.id, (loads.get(lease.endpoint.id) ?? 0) + 1);
+    }
+  });
+
   it('with boundedLoad, no endpoint holds more than ceil(c x average) in flight', () => {
     const c = 1.25;
     const lb = createBalancer({ strategy: 'ring-hash', endpoints: endpoints(8), ringHash: { boundedLoad: c } });
