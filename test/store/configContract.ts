@@ -14,7 +14,7 @@ import {
   ValidationError,
   VersionConflictError,
 } from '../../src/errors.js';
-import type { ConfigStorage, ConfigSync, ConfigWrite } from '../../src/store/ConfigStorage.js';
+import { type ConfigStorage, type ConfigSync, type ConfigWrite, configChannel } from '../../src/store/ConfigStorage.js';
 import type { Store } from '../../src/store/Store.js';
 import { casIncrements } from '../config/casIncrements.js';
 
@@ -208,7 +208,8 @@ export function run(name: string, makeStore: MakeStore): void {
         const ns = freshNs();
         const got: [number, string, string][] = [];
         const off = store.config.onChange(ns, (c) => got.push([c.rev, c.key, c.value]));
-        await sleep(100);
+        // onChange subscribes in the background; subscribe() on the same channel resolves once it is active.
+        const probe = await store.changes.subscribe(configChannel(ns), () => {});
         await store.config.write(w(ns, 'a', '"line1\\nline2"'));
         await store.config.write(w(ns, 'b/ü', '{"é":1}'));
         await store.config.write(w(ns, 'a', undefined));
@@ -219,6 +220,7 @@ export function run(name: string, makeStore: MakeStore): void {
           [3, 'a', 'null'],
         ]);
         off();
+        await probe();
       });
 
       it('keys with braces, #, slashes and non-ASCII characters stay distinct', async () => {

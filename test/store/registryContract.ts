@@ -12,7 +12,13 @@ import { InvalidOptionError, StoreUnavailableError } from '../../src/errors.js';
 import type { RegistryOptions } from '../../src/registry/RegistryOptions.js';
 import { type RegistryEvent, ServiceRegistry } from '../../src/registry/ServiceRegistry.js';
 import type { RegistryChange } from '../../src/registry/ServiceView.js';
-import type { RegistryLimits, RegistryStorage, RegistrySync, StoredInstance } from '../../src/store/RegistryStorage.js';
+import {
+  type RegistryLimits,
+  type RegistryStorage,
+  type RegistrySync,
+  registryChannel,
+  type StoredInstance,
+} from '../../src/store/RegistryStorage.js';
 import type { Store } from '../../src/store/Store.js';
 
 /** Makes a store (its own key prefix on a shared server). */
@@ -183,10 +189,11 @@ export function run(name: string, makeStore: MakeStore): void {
 
       it('expiry: a lease that ran out is swept by the next sync or renew, as an expire change', async () => {
         const s = fresh('svc');
-        await store.registry.register(write(s, 'short', '{}', 100));
+        await store.registry.register(write(s, 'short', '{}', 1_000));
         const keep = await store.registry.register(write(s, 'long'));
         const before = await store.registry.sync(s, undefined, LIMITS);
-        await sleep(250);
+        expect(before.kind === 'snapshot' && before.instances.map((i) => i.id).sort()).toEqual(['long', 'short']);
+        await sleep(1_300);
         const after = await store.registry.sync(s, { gen: before.gen, index: before.index }, LIMITS);
         expect(after.kind === 'changes' && after.changes.map((c) => [c.type, c.id, c.expiresAt])).toEqual([
           ['expire', 'short', 0],
@@ -225,11 +232,13 @@ export function run(name: string, makeStore: MakeStore): void {
         const s = fresh('svc');
         const got: number[] = [];
         const off = store.registry.onChange(s, (e) => got.push(e.index));
-        await sleep(100); // the subscription becomes active in the background
+        // onChange subscribes in the background; subscribe() on the same channel resolves once it is active.
+        const probe = await store.changes.subscribe(registryChannel(s), () => {});
         for (let i = 0; i < 5; i++) await store.registry.register(write(s, `i${i}`));
         await eventually(() => got.length === 5);
         expect(got).toEqual([1, 2, 3, 4, 5]);
         off();
+        await probe();
       });
 
       it('model check: catching up from any earlier position yields the current state (fast-check)', async () => {
@@ -342,8 +351,8 @@ export function run(name: string, makeStore: MakeStore): void {
       it('heartbeats keep a registration alive well past its ttl until deregister()', async () => {
         const r = registry();
         const s = fresh('users');
-        const reg = await r.register({ service: s, id: 'a', address: 'http://a', ttlMs: 300 });
-        await sleep(1_000);
+        const reg = await r.register({ service: s, id: 'a', address: 'http://a', ttlMs: 400 });
+        await sleep(1_300);
         expect((await r.instances(s)).map((i) => i.id)).toEqual(['a']);
         expect(reg.lastHeartbeatAt).toBeGreaterThan(0);
         expect(await reg.deregister()).toBe(true);
@@ -512,8 +521,11 @@ export function run(name: string, makeStore: MakeStore): void {
         watcher.onEvent((e) => events.push(e));
         const s = fresh('users');
         const regs = [];
+        // The one that dies has a short lease; the others a long one, so a slow machine cannot expire them.
         for (let i = 0; i < 4; i++)
-          regs.push(await owner.register({ service: s, id: `i${i}`, address: 'http://x', ttlMs: 300 }));
+          regs.push(
+            await owner.register({ service: s, id: `i${i}`, address: 'http://x', ttlMs: i === 0 ? 300 : 3_000 }),
+          );
         await watcher.watch(s, () => {}).ready;
         regs[0]!.stop();
         await eventually(async () => (await watcher.instances(s)).length === 3);
