@@ -33,9 +33,10 @@ import { IDEMPOTENT_METHODS, type ResolvedGatewayConfig, type ResolvedRoute } fr
 import { type DemoUpstreams, startDemoUpstreams } from './demo/demoUpstreams.js';
 import { errorBody, GATEWAY_ERRORS, type GatewayErrorCode, sendError } from './errors.js';
 import { GatewayMetrics } from './metrics/GatewayMetrics.js';
+import { DeadlineQueue } from './proxy/DeadlineQueue.js';
 import { hashKeyOf } from './proxy/hashKey.js';
 import { forwardRequestHeaders } from './proxy/headers.js';
-import { ProxyRequest, type ProxyShared, type RouteRuntime } from './proxy/ProxyRequest.js';
+import { ProxyRequest, type ProxyShared, type RouteRuntime, type Try } from './proxy/ProxyRequest.js';
 import { RequestBody } from './proxy/RequestBody.js';
 import { requestIdFor } from './proxy/requestId.js';
 import { UpstreamPools } from './proxy/UpstreamPools.js';
@@ -170,6 +171,7 @@ export class Gateway {
       pools: this.pools,
       metrics: this.metrics,
       proxy,
+      deadlines: new DeadlineQueue<Try>(),
       finished: () => {
         this.#inFlight--;
         if (this.#inFlight === 0) this.#drained?.();

@@ -29,6 +29,7 @@ import type { Key } from '../../src/wasm/index.js';
 import { IDEMPOTENT_METHODS, type ResolvedProxyOptions, type ResolvedRoute } from '../config/GatewayConfig.js';
 import { type GatewayErrorCode, sendError } from '../errors.js';
 import type { FailureReason, GatewayMetrics, RouteStats } from '../metrics/GatewayMetrics.js';
+import type { DeadlineQueue, Timed } from './DeadlineQueue.js';
 import { forwardResponseHeaders } from './headers.js';
 import type { RequestBody } from './RequestBody.js';
 import type { PoolSettings, UpstreamPools } from './UpstreamPools.js';
@@ -48,6 +49,8 @@ export interface ProxyShared {
   readonly pools: UpstreamPools;
   readonly metrics: GatewayMetrics | undefined;
   readonly proxy: ResolvedProxyOptions;
+  /** Per-try deadlines (one queue per timeout value, no Node timer per request). */
+  readonly deadlines: DeadlineQueue<Try>;
   /** Called once per request when it is over, whatever the outcome. */
   finished(request: ProxyRequest): void;
   /** Logs a failed try or request (debug level). */
@@ -72,7 +75,7 @@ const RESPONDING = 2;
 const OVER = 3;
 
 /** One try: an undici dispatch handler that reports to its request while it is the live try. */
-class Try implements Dispatcher.DispatchHandler {
+export class Try implements Dispatcher.DispatchHandler, Timed {
   readonly request: ProxyRequest;
   readonly lease: Lease;
   readonly retry: boolean;
@@ -84,6 +87,11 @@ class Try implements Dispatcher.DispatchHandler {
   /** Response status, once headers came. */
   status = 0;
   latencyMs = 0;
+  /** Slot in the deadline queue (-1: none). */
+  slot = -1;
+  /** The try's timeout when it sits in the deadline queue, else 0. */
+  queuedMs = 0;
+  /** A Node timer instead, for a retry whose timeout is cut short by the route's deadline. */
   timer: NodeJS.Timeout | undefined = undefined;
   resume: (() => void) | undefined = undefined;
 
@@ -124,10 +132,22 @@ class Try implements Dispatcher.DispatchHandler {
     if (this.abandoned) return;
     this.request.onError(this, err);
   }
+
+  onDeadline(): void {
+    this.queuedMs = 0;
+    this.request.onTimeout(this);
+  }
 }
 
 function onTryTimeout(t: Try): void {
   t.request.onTimeout(t);
+}
+
+/** The request a response belongs to, for the one shared 'close' listener (no closure per request). */
+const kRequest = Symbol('ringway.proxyRequest');
+
+function onResponseClose(this: ServerResponse): void {
+  (this as ServerResponse & { [kRequest]?: ProxyRequest })[kRequest]?.clientClosed();
 }
 
 /** One request through the proxy. */
@@ -184,7 +204,8 @@ export class ProxyRequest {
 
   /** Starts the first try. */
   start(): void {
-    this.res.on('close', () => this.#clientClosed());
+    (this.res as ServerResponse & { [kRequest]?: ProxyRequest })[kRequest] = this;
+    this.res.on('close', onResponseClose);
     this.#try();
   }
 
@@ -209,8 +230,14 @@ export class ProxyRequest {
     const endpoint = lease.endpoint;
     this.upstream = endpoint.id;
     const target = this.shared.pools.target(endpoint.address, rt.pool);
-    const ms = Math.max(1, Math.min(rt.route.retries.perTryTimeoutMs, this.deadline - now));
-    t.timer = setTimeout(onTryTimeout, ms, t);
+    const perTry = rt.route.retries.perTryTimeoutMs;
+    const left = this.deadline - now;
+    if (perTry <= left) {
+      t.queuedMs = perTry;
+      this.shared.deadlines.add(t, perTry);
+    } else {
+      t.timer = setTimeout(onTryTimeout, Math.max(1, left), t);
+    }
     target.pool.dispatch(
       {
         path: target.basePath === '' ? this.path : target.basePath + this.path,
@@ -225,11 +252,18 @@ export class ProxyRequest {
   }
 
   /** Ends a try: its lease, budget slot and timer. `ok` undefined: abandoned, no verdict on the instance. */
-  #endTry(t: Try, ok: boolean | undefined): void {
-    if (t.timer !== undefined) {
+  #stopTimer(t: Try): void {
+    if (t.queuedMs !== 0) {
+      this.shared.deadlines.cancel(t, t.queuedMs);
+      t.queuedMs = 0;
+    } else if (t.timer !== undefined) {
       clearTimeout(t.timer);
       t.timer = undefined;
     }
+  }
+
+  #endTry(t: Try, ok: boolean | undefined): void {
+    this.#stopTimer(t);
     if (t.state === OVER) return;
     t.state = OVER;
     this.rt.budget.finished(t.retry);
@@ -272,10 +306,7 @@ export class ProxyRequest {
   onHeaders(t: Try, status: number, raw: Buffer[], resume: () => void): boolean {
     const now = performance.now();
     t.latencyMs = now - t.startedAt;
-    if (t.timer !== undefined) {
-      clearTimeout(t.timer);
-      t.timer = undefined;
-    }
+    this.#stopTimer(t);
     t.state = RESPONDING;
     t.status = status;
     if (this.rt.route.retries.onStatus.has(status) && this.#mayRetry('status', status)) {
@@ -373,7 +404,8 @@ export class ProxyRequest {
     );
   }
 
-  #clientClosed(): void {
+  /** The client's connection closed: stop if the answer was not complete. */
+  clientClosed(): void {
     if (this.done) return;
     // The client went away before its answer was complete: stop the live try, with no
     // verdict on the instance, and report 499 as nginx does.

@@ -2,7 +2,7 @@
 // resets before any response byte, non-idempotent methods, all instances down.
 import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { closedPort, echo, startGateway, startUpstream, type TestGateway, type Upstream } from './helpers.js';
+import { closedPort, echo, startGateway, startUpstream, type TestGateway, type Upstream, until } from './helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -230,5 +230,29 @@ describe('all instances down', () => {
     const again = await fetch(`${g.url}/x`);
     expect(again.status).toBe(503);
     expect(((await again.json()) as { error: { code: string } }).error.code).toBe('ERR_NO_ENDPOINT');
+  });
+});
+
+describe('client gone', () => {
+  it('a client that disconnects while waiting cancels the upstream request and frees its slot', async () => {
+    let upstreamClosed = 0;
+    const slow = await upstream((req) => {
+      req.socket.on('close', () => {
+        upstreamClosed++;
+      });
+    });
+    const g = await gateway({
+      routes: [{ match: { prefix: '/' }, service: 's', timeoutMs: 60_000 }],
+      services: { s: { static: [slow.url] } },
+    });
+    const ac = new AbortController();
+    const pending = fetch(`${g.url}/wait`, { signal: ac.signal }).catch((err: Error) => err.name);
+    await until(() => slow.seen.length === 1, 5_000, 'the upstream to get the request');
+    expect(g.gateway.inFlight).toBe(1);
+    ac.abort();
+    expect(await pending).toBe('AbortError');
+    await until(() => g.gateway.inFlight === 0 && upstreamClosed === 1, 5_000, 'the try to be cancelled');
+    const balancer = g.gateway.upstreams.balancers('s').get('round-robin');
+    expect(balancer?.status().inFlight).toBe(0);
   });
 });
