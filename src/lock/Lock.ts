@@ -55,14 +55,25 @@ export class Lock {
   #prev: Lock | undefined;
   #next: Lock | undefined;
 
-  /** @internal Created by LockManager. */
-  constructor(owner: LockOwner, name: string, holder: string, token: number, ttlMs: number, sentAt: number) {
+  /**
+   * @internal Created by LockManager. The lease is trusted for `leaseMs` (less the drift
+   * allowance) from `sentAt`, a moment before the store granted it.
+   */
+  constructor(
+    owner: LockOwner,
+    name: string,
+    holder: string,
+    token: number,
+    ttlMs: number,
+    sentAt: number,
+    leaseMs: number = ttlMs,
+  ) {
     this.#owner = owner;
     this.name = name;
     this.holder = holder;
     this.token = token;
     this.#ttlMs = ttlMs;
-    this.#validUntil = sentAt + owner.validityMs(ttlMs);
+    this.#validUntil = sentAt + owner.validityMs(leaseMs);
     const first = owner.firstHeld;
     if (first !== undefined) {
       this.#next = first;

@@ -49,10 +49,16 @@ interface Attempt {
   readonly signal: AbortSignal | undefined;
 }
 
-/** A waiting acquire: its wake-up while it sleeps, or a flag when woken between sleeps. */
+/** A fair acquire waiting in the queue. */
 interface Waiter {
+  /** Ends the current sleep. */
   wake: (() => void) | undefined;
+  /** Told of a hand-over while not asleep. */
   woken: boolean;
+  /** Token of the grant handed over to it, 0 until then. */
+  token: number;
+  /** When its last refused attempt was sent (monotonic ms). */
+  refusedAt: number;
 }
 
 /** Acquires, extends and releases named locks in a store. */
@@ -141,21 +147,20 @@ export class LockManager {
     const sentAt = now();
     return this.backend.locks.acquire(request).then(
       (first) =>
-        first.acquired
-          ? this.#grant(request, first.token, sentAt)
-          : this.#wait(request, attempt, sentAt, first, undefined),
+        first.acquired ? this.#grant(request, first, sentAt) : this.#wait(request, attempt, sentAt, first, undefined),
       (err: unknown) => this.#wait(request, attempt, sentAt, this.#unavailable(err, request), undefined),
     );
   }
 
   /**
-   * A fair acquire: listens for its turn before its first attempt (a turn announced between
+   * A fair acquire: listens for hand-overs before its first attempt (one announced between
    * that attempt and the wait would otherwise be missed), then waits in the queue.
    */
   async #acquireFair(request: AcquireRequest, attempt: Attempt): Promise<Lock> {
-    // Without announcements (store unreachable) fair waiters still poll to keep their place.
+    // Without announcements (store unreachable) fair waiters still poll, and a poll finds a
+    // hand-over too.
     await this.#listenForReleases().catch(() => {});
-    const waiter: Waiter = { wake: undefined, woken: false };
+    const waiter: Waiter = { wake: undefined, woken: false, token: 0, refusedAt: 0 };
     this.#waiters.set(request.holder, waiter);
     try {
       const sentAt = now();
@@ -165,7 +170,8 @@ export class LockManager {
       } catch (err) {
         first = this.#unavailable(err, request);
       }
-      if (!(first instanceof StoreUnavailableError) && first.acquired) return this.#grant(request, first.token, sentAt);
+      if (!(first instanceof StoreUnavailableError) && first.acquired) return this.#grant(request, first, sentAt);
+      waiter.refusedAt = sentAt;
       return await this.#wait(request, attempt, sentAt, first, waiter);
     } finally {
       this.#waiters.delete(request.holder);
@@ -183,10 +189,20 @@ export class LockManager {
     const locks = this.backend.locks;
     const { resource, holder } = request;
     const deadline = started + attempt.waitMs;
+    // A queued waiter polls often enough that, when the resource is handed over to it, its
+    // last refused poll (from which the lease is counted) is recent.
+    const queuedPollMs = Math.max(1, Math.min(this.#keepAliveMs, Math.floor(request.ttlMs / 4)));
     let last = first;
     let granted = false;
     try {
       for (let tries = 0; ; tries++) {
+        if (waiter !== undefined && waiter.token > 0) {
+          const lock = await this.#handedOver(request, waiter);
+          if (lock !== undefined) {
+            granted = true;
+            return lock;
+          }
+        }
         const remaining = deadline - now();
         if (remaining <= 0) {
           if (last instanceof StoreUnavailableError) throw last;
@@ -203,16 +219,17 @@ export class LockManager {
             delay = Math.min(delay, last.retryAfterMs);
           }
         } else {
-          // Queued: the release before our turn wakes us, so poll only to keep our place,
-          // and (at the head) when the holder's lease ends without a release.
-          delay = last.position === 0 && last.retryAfterMs > 0 ? last.retryAfterMs : this.#keepAliveMs;
-          delay = Math.min(delay, this.#keepAliveMs);
+          // Queued: the release hands the resource over and tells us, so poll only to keep
+          // our place, and (at the head) for a lease that ends without a release.
+          delay = queuedPollMs;
+          if (last.position === 0 && last.retryAfterMs > 0) delay = Math.min(delay, last.retryAfterMs);
         }
-        // A fair waiter woken while its last attempt was in flight tries again at once.
+        // A waiter told of its hand-over while its last attempt was in flight goes on at once.
         if (waiter?.woken === true) waiter.woken = false;
         else await this.#sleep(waiter, Math.min(delay, Math.ceil(remaining)), attempt.signal);
         attempt.signal?.throwIfAborted();
         this.#assertOpen();
+        if (waiter !== undefined && waiter.token > 0) continue;
         const sentAt = now();
         try {
           last = await locks.acquire(request);
@@ -220,18 +237,56 @@ export class LockManager {
           last = this.#unavailable(err, request);
         }
         if (!(last instanceof StoreUnavailableError) && last.acquired) {
-          granted = true;
-          return this.#grant(request, last.token, sentAt);
+          // A grant found by polling may be a hand-over whose message we missed: it has
+          // already run part of its lease.
+          const lock = await this.#confirmed(this.#grant(request, last, sentAt), request.ttlMs);
+          if (lock !== undefined) {
+            granted = true;
+            return lock;
+          }
         }
+        if (waiter !== undefined && !(last instanceof StoreUnavailableError)) waiter.refusedAt = sentAt;
       }
     } finally {
-      // Giving up (timeout, abort, error): leave the fair queue so the next waiter goes on.
+      // Giving up (timeout, abort, error): leave the fair queue so the next waiter goes on;
+      // a resource handed to us meanwhile is handed on.
       if (!granted && request.fair) await locks.leaveQueue(resource, holder).catch(() => {});
     }
   }
 
-  #grant(request: AcquireRequest, token: number, sentAt: number): Lock {
-    return new Lock(this.#owner, request.resource, request.holder, token, request.ttlMs, sentAt);
+  /**
+   * The lock handed over to `waiter` by a release. Its lease began after our last refused
+   * poll was sent (a poll executed after the hand-over would have found us the holder), so
+   * it is trusted from then.
+   */
+  #handedOver(request: AcquireRequest, waiter: Waiter): Promise<Lock | undefined> {
+    const { resource, holder, ttlMs } = request;
+    const lock = new Lock(this.#owner, resource, holder, waiter.token, ttlMs, waiter.refusedAt);
+    waiter.token = 0;
+    return this.#confirmed(lock, ttlMs);
+  }
+
+  /**
+   * A granted lock with less than half its ttl left (its lease is counted from an old poll)
+   * is confirmed by one extend. Undefined when that finds it gone: keep waiting.
+   */
+  async #confirmed(lock: Lock, ttlMs: number): Promise<Lock | undefined> {
+    if (lock.remainingMs >= ttlMs / 2) return lock;
+    try {
+      await lock.extend(ttlMs);
+      return lock;
+    } catch (err) {
+      if (err instanceof LockLostError) return undefined;
+      // Not confirmed: nobody will use this lock object; the caller gives the grant back.
+      lock.markLost(new LockLostError(`lock "${lock.name}" could not be confirmed`, { cause: err }));
+      throw err;
+    }
+  }
+
+  /** A Lock for a granted attempt sent at `sentAt` (a grant made earlier says what is left). */
+  #grant(request: AcquireRequest, outcome: { token: number; remainingMs?: number }, sentAt: number): Lock {
+    const { resource, holder, ttlMs } = request;
+    return new Lock(this.#owner, resource, holder, outcome.token, ttlMs, sentAt, outcome.remainingMs ?? ttlMs);
   }
 
   /**
@@ -346,15 +401,16 @@ export class LockManager {
   }
 
   /**
-   * Subscribes (once) to the store's release announcements, which name the waiter to wake.
-   * Resolves when announcements flow.
+   * Subscribes (once) to the store's hand-over announcements (which name the waiter that
+   * now holds the resource, and its token). Resolves when announcements flow.
    */
   #listenForReleases(): Promise<void> {
     if (this.#releases === undefined) {
       if (this.#closed) return Promise.resolve();
-      this.#releases = this.backend.locks.onReleased((_resource, next) => {
-        const waiter = this.#waiters.get(next);
-        if (waiter === undefined) return;
+      this.#releases = this.backend.locks.onReleased((_resource, holder, token) => {
+        const waiter = this.#waiters.get(holder);
+        if (waiter === undefined || waiter.token > 0) return;
+        waiter.token = token;
         if (waiter.wake !== undefined) waiter.wake();
         else waiter.woken = true;
       });

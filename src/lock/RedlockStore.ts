@@ -110,11 +110,15 @@ export class RedlockLockStorage implements LockStorage {
     let granted = 0;
     let token = 0;
     let retryAfterMs = 0;
+    // A member that already had our grant (a retry after a lost reply) has less left of it.
+    let remainingMs: number | undefined;
     for (const v of votes) {
       if (!v.ok) continue;
       if (v.value.acquired) {
         granted++;
         if (v.value.token > token) token = v.value.token;
+        const left = v.value.remainingMs;
+        if (left !== undefined) remainingMs = Math.min(remainingMs ?? left, left);
       } else if (v.value.retryAfterMs > retryAfterMs) {
         retryAfterMs = v.value.retryAfterMs;
       }
@@ -124,7 +128,9 @@ export class RedlockLockStorage implements LockStorage {
       const raised = await fanOut(this.#members, (m) => m.locks.raiseToken(resource, holder, token));
       const confirmed = raised.filter((r) => r.ok && r.value).length;
       const validity = ttlMs - Math.ceil(ttlMs * this.#driftFactor) - 2;
-      if (confirmed >= this.#quorum && now() - started < validity) return { acquired: true, token };
+      if (confirmed >= this.#quorum && now() - started < validity) {
+        return remainingMs === undefined ? { acquired: true, token } : { acquired: true, token, remainingMs };
+      }
     }
     // No majority in time: undo what we got, everywhere (a member may have granted without
     // its reply reaching us).
@@ -187,7 +193,7 @@ export class RedlockLockStorage implements LockStorage {
     return { holder: undefined, token: 0, ttlMs: 0, queue: [] };
   }
 
-  onReleased(listener: (resource: string, next: string) => void): ReleaseSubscription {
+  onReleased(listener: (resource: string, holder: string, token: number) => void): ReleaseSubscription {
     const subscriptions = this.#members.map((m) => m.locks.onReleased(listener));
     return {
       // Ready when the members' subscriptions have settled (a member down does not block).

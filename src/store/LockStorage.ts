@@ -15,12 +15,21 @@
  * - In fair mode a waiter that was refused joins a queue; the resource is granted only to
  *   the head of the queue (when the queue is empty, to anyone). A queued waiter that has not
  *   polled for `queueTtlMs` is dropped, so a crashed waiter cannot block the queue.
+ * - Releasing a resource with a queue hands it over at once to the first waiter still in
+ *   it, for the ttl that waiter asked for, and announces the hand-over through
+ *   {@link LockStorage.onReleased}. An acquire by a holder id that already holds the
+ *   resource reports that grant (how a waiter that missed the announcement learns of it).
  * - Plain (non-fair) acquires also wait their turn behind a non-empty queue.
  */
 
 /** Outcome of one acquire attempt. */
 export type AcquireOutcome =
-  | { readonly acquired: true; readonly token: number }
+  | {
+      readonly acquired: true;
+      readonly token: number;
+      /** Set when the grant was made earlier (handed over): what is left of its lease, in ms. */
+      readonly remainingMs?: number;
+    }
   | {
       readonly acquired: false;
       /** How long the current holder's lease still runs, in ms (0 when free but not our turn). */
@@ -81,10 +90,27 @@ export interface LockStorageOptions {
 }
 
 /**
- * Channel (under the store's prefix) on which releases of resources with a fair queue are
- * announced, as `<waiter id> <resource>`. Waiter (holder) ids must not contain a space.
+ * Channel (under the store's prefix) on which hand-overs to the head of a fair queue are
+ * announced, as `<holder id> <token> <resource>`. Holder ids must not contain a space.
  */
 export const LOCK_RELEASED_CHANNEL = 'lock:released';
+
+/** A hand-over announcement, parsed. */
+export interface HandOver {
+  readonly holder: string;
+  readonly token: number;
+  readonly resource: string;
+}
+
+/** Parses `<holder id> <token> <resource>` (resource names may contain spaces). */
+export function parseHandOver(message: string): HandOver | undefined {
+  const first = message.indexOf(' ');
+  const second = first < 0 ? -1 : message.indexOf(' ', first + 1);
+  if (second < 0) return undefined;
+  const token = Number(message.slice(first + 1, second));
+  if (!Number.isSafeInteger(token) || token <= 0) return undefined;
+  return { holder: message.slice(0, first), token, resource: message.slice(second + 1) };
+}
 
 /** Default of {@link LockStorageOptions.fenceRetentionMs}. */
 export const DEFAULT_FENCE_RETENTION_MS = 86_400_000;
@@ -127,10 +153,10 @@ export interface LockStorage {
    */
   inspect(resource: string): Promise<LockState>;
   /**
-   * Calls `listener(resource, next)` when a resource with a fair queue is released (or its
-   * queue head gives up), in any process: `next` is the waiter whose turn it is, the head of
-   * the queue. Only that waiter needs to try at once. Best effort: waiters keep polling as
-   * well. Plain waiters are not woken: they poll with backoff.
+   * Calls `listener(resource, holder, token)` when a released resource is handed over to
+   * the head of its fair queue, in any process: `holder` now holds it with `token`. Best
+   * effort: a waiter that misses the message learns of the grant at its next poll. Plain
+   * waiters are not told anything: they poll with backoff.
    */
-  onReleased(listener: (resource: string, next: string) => void): ReleaseSubscription;
+  onReleased(listener: (resource: string, holder: string, token: number) => void): ReleaseSubscription;
 }

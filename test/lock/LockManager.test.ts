@@ -238,6 +238,33 @@ describe.each(backends)('LockManager on %s', (_name, makeStore) => {
     for (const m of managers) m.close();
   });
 
+  it('a fair waiter that misses the hand-over message learns of it at its next poll', async () => {
+    const name = fresh('deaf');
+    // A backend whose announcements never arrive (as while the subscriber reconnects).
+    const deaf = {
+      onRestart: store.onRestart.bind(store),
+      locks: new Proxy(store.locks, {
+        get(target, prop) {
+          if (prop === 'onReleased') return () => ({ ready: Promise.resolve(), close: () => {} });
+          const value = Reflect.get(target, prop, target);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      }),
+    };
+    const waiting = new LockManager({ store: deaf, fair: true, retryMaxMs: 20, queueTtlMs: 300 });
+    const first = await locks.acquire(name, { ttlMs: 10_000 });
+    const pending = waiting.acquire(name, { waitMs: 10_000, ttlMs: 10_000 });
+    await sleep(50);
+    await first.release(); // handed over to the waiter in the store; nobody tells it
+    const handed = await locks.inspect(name);
+    const lock = await pending;
+    expect(lock.token).toBe(handed.token);
+    expect(lock.token).toBeGreaterThan(first.token);
+    expect(lock.remainingMs).toBeGreaterThan(5_000);
+    await lock.release();
+    waiting.close();
+  });
+
   it('rejects bad names, ttls and options with ERR_INVALID_OPTION (wrong types: TypeError)', async () => {
     await expect(locks.acquire('')).rejects.toBeInstanceOf(InvalidOptionError);
     await expect(locks.acquire('x'.repeat(1025))).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', field: 'name' });

@@ -106,10 +106,15 @@ export function run(name: string, makeStore: MakeStore): void {
         expect(state.ttlMs).toBeGreaterThan(0);
       });
 
-      it('the same holder id cannot take a held resource twice (no re-entry)', async () => {
+      it('an acquire by the current holder id reports its grant and what is left of it', async () => {
         const r = fresh('lock');
-        expect((await store.locks.acquire(req(r, 'a'))).acquired).toBe(true);
-        expect((await store.locks.acquire(req(r, 'a'))).acquired).toBe(false);
+        const first = await store.locks.acquire(req(r, 'a', { ttlMs: 5_000 }));
+        const again = await store.locks.acquire(req(r, 'a', { ttlMs: 60_000 }));
+        if (!first.acquired || !again.acquired) throw new Error('not acquired');
+        expect(again.token).toBe(first.token); // the same grant, not a new one
+        expect(again.remainingMs).toBeGreaterThan(0);
+        expect(again.remainingMs).toBeLessThanOrEqual(5_000); // its lease is not renewed
+        expect((await store.locks.acquire(req(r, 'b'))).acquired).toBe(false);
       });
 
       it('extend and release act only for the holder; releasing twice is harmless', async () => {
@@ -214,67 +219,82 @@ export function run(name: string, makeStore: MakeStore): void {
       });
 
       describe('fair queue', () => {
-        it('grants in arrival order; a waiter out of turn and plain acquirers wait', async () => {
+        it('hands over in arrival order; a waiter out of turn and plain acquirers wait', async () => {
           const r = fresh('fair');
           await store.locks.acquire(req(r, 'a'));
           for (const w of ['b', 'c', 'd']) {
-            expect((await store.locks.acquire(req(r, w, { fair: true }))).acquired).toBe(false);
+            expect((await store.locks.acquire(req(r, w, { fair: true, ttlMs: 7_000 }))).acquired).toBe(false);
           }
           expect((await store.locks.inspect(r)).queue).toEqual(['b', 'c', 'd']);
           // Polling again keeps the place, it does not queue twice.
-          await store.locks.acquire(req(r, 'c', { fair: true }));
+          const again = await store.locks.acquire(req(r, 'c', { fair: true, ttlMs: 7_000 }));
+          expect(again).toEqual({ acquired: false, retryAfterMs: expect.any(Number), position: 1 });
           expect((await store.locks.inspect(r)).queue).toEqual(['b', 'c', 'd']);
+          // The release hands the resource to b, with the ttl b asked for, and a new token.
           await store.locks.release(r, 'a');
-          const early = await store.locks.acquire(req(r, 'c', { fair: true }));
-          expect(early).toEqual({ acquired: false, retryAfterMs: 0, position: 1 });
+          const afterA = await store.locks.inspect(r);
+          expect(afterA.holder).toBe('b');
+          expect(afterA.ttlMs).toBeGreaterThan(6_000);
+          expect(afterA.ttlMs).toBeLessThanOrEqual(7_000);
+          expect(afterA.queue).toEqual(['c', 'd']);
+          const early = await store.locks.acquire(req(r, 'c', { fair: true, ttlMs: 7_000 }));
+          expect(early).toMatchObject({ acquired: false, position: 0 });
           expect((await store.locks.acquire(req(r, 'plain'))).acquired).toBe(false);
-          expect((await store.locks.acquire(req(r, 'b', { fair: true }))).acquired).toBe(true);
-          expect((await store.locks.inspect(r)).queue).toEqual(['c', 'd']);
+          const b = await store.locks.acquire(req(r, 'b', { fair: true, ttlMs: 7_000 }));
+          expect(b).toMatchObject({ acquired: true, token: afterA.token });
           await store.locks.release(r, 'b');
-          expect((await store.locks.acquire(req(r, 'c', { fair: true }))).acquired).toBe(true);
+          expect((await store.locks.inspect(r)).holder).toBe('c');
           await store.locks.release(r, 'c');
-          expect((await store.locks.acquire(req(r, 'd', { fair: true }))).acquired).toBe(true);
-          expect((await store.locks.inspect(r)).queue).toEqual([]);
+          expect((await store.locks.inspect(r)).holder).toBe('d');
           await store.locks.release(r, 'd');
+          expect(await store.locks.inspect(r)).toEqual({ holder: undefined, token: 0, ttlMs: 0, queue: [] });
           expect((await store.locks.acquire(req(r, 'plain'))).acquired).toBe(true);
         });
 
-        it('a waiter that stops polling loses its place after queueTtlMs', async () => {
+        it('a waiter that stops polling loses its place after queueTtlMs and is skipped', async () => {
           const r = fresh('fair');
           await store.locks.acquire(req(r, 'a'));
           await store.locks.acquire(req(r, 'dead', { fair: true, queueTtlMs: 40 }));
           await store.locks.acquire(req(r, 'live', { fair: true, queueTtlMs: 10_000 }));
-          await store.locks.release(r, 'a');
           await sleep(150);
           expect((await store.locks.inspect(r)).queue).toEqual(['live']);
-          expect((await store.locks.acquire(req(r, 'live', { fair: true }))).acquired).toBe(true);
+          await store.locks.release(r, 'a');
+          expect((await store.locks.inspect(r)).holder).toBe('live');
         });
 
-        it('leaveQueue gives the place up and wakes the next waiter of a free resource', async () => {
+        it('leaveQueue gives the place up; a resource handed over meanwhile goes to the next', async () => {
           const r = fresh('fair');
           const seen: string[] = [];
-          const subscription = store.locks.onReleased((resource) => seen.push(resource));
+          const subscription = store.locks.onReleased((resource, holder, token) =>
+            seen.push(`${resource} ${holder} ${token}`),
+          );
           await subscription.ready;
           await store.locks.acquire(req(r, 'a'));
           await store.locks.acquire(req(r, 'b', { fair: true }));
           await store.locks.acquire(req(r, 'c', { fair: true }));
+          await store.locks.acquire(req(r, 'd', { fair: true }));
+          await store.locks.leaveQueue(r, 'c'); // gives up its place: the queue closes up
+          expect((await store.locks.inspect(r)).queue).toEqual(['b', 'd']);
           await store.locks.release(r, 'a');
-          await eventually(() => seen.includes(r));
-          seen.length = 0;
+          const toB = await store.locks.inspect(r);
+          await eventually(() => seen.includes(`${r} b ${toB.token}`));
+          // b gives up just as the resource reaches it: it goes on to d.
           await store.locks.leaveQueue(r, 'b');
           await store.locks.leaveQueue(r, 'b'); // twice is harmless
           await store.locks.leaveQueue(r, 'nobody');
-          await eventually(() => seen.includes(r));
-          expect((await store.locks.inspect(r)).queue).toEqual(['c']);
-          expect((await store.locks.acquire(req(r, 'c', { fair: true }))).acquired).toBe(true);
+          const toD = await store.locks.inspect(r);
+          expect(toD.holder).toBe('d');
+          expect(toD.token).toBeGreaterThan(toB.token);
+          await eventually(() => seen.includes(`${r} d ${toD.token}`));
+          expect(toD.queue).toEqual([]);
           subscription.close();
         });
       });
 
-      it('model check: at most one holder, tokens increase (fast-check, no expiry)', async () => {
-        type Op = { kind: 'acquire' | 'extend' | 'release'; who: number; fair: boolean };
+      it('model check: at most one holder, FIFO hand-over, tokens increase (fast-check, no expiry)', async () => {
+        type Op = { kind: 'acquire' | 'extend' | 'release' | 'leave'; who: number; fair: boolean };
         const op = fc.record({
-          kind: fc.constantFrom<Op['kind']>('acquire', 'extend', 'release'),
+          kind: fc.constantFrom<Op['kind']>('acquire', 'extend', 'release', 'leave'),
           who: fc.integer({ min: 0, max: 3 }),
           fair: fc.boolean(),
         });
@@ -282,28 +302,48 @@ export function run(name: string, makeStore: MakeStore): void {
           fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 25 }), async (ops) => {
             const r = fresh('model');
             let holder: number | undefined;
-            const queue: number[] = [];
+            let token = 0;
+            let queue: number[] = [];
             let lastToken = 0;
+            // The store hands a freed resource to the head of the queue.
+            const handOver = async () => {
+              const next = queue.shift();
+              if (next === undefined) return;
+              holder = next;
+              const state = await store.locks.inspect(r);
+              expect(state.token).toBeGreaterThan(lastToken);
+              lastToken = token = state.token;
+            };
             for (const { kind, who, fair } of ops) {
               const id = `w${who}`;
               if (kind === 'acquire') {
                 const got = await store.locks.acquire(req(r, id, { fair }));
-                const turn = queue.length === 0 || queue[0] === who;
-                const expected = holder === undefined && turn;
-                expect(got.acquired).toBe(expected);
-                if (got.acquired) {
+                if (holder === who) {
+                  expect(got).toMatchObject({ acquired: true, token });
+                } else if (holder === undefined && (queue.length === 0 || queue[0] === who)) {
+                  expect(got.acquired).toBe(true);
+                  if (!got.acquired) return;
                   expect(got.token).toBeGreaterThan(lastToken);
-                  lastToken = got.token;
+                  lastToken = token = got.token;
                   holder = who;
                   if (queue[0] === who) queue.shift();
-                } else if (fair && !queue.includes(who)) {
-                  queue.push(who);
+                } else {
+                  expect(got.acquired).toBe(false);
+                  if (fair && !queue.includes(who)) queue.push(who);
                 }
               } else if (kind === 'extend') {
                 expect(await store.locks.extend(r, id, 10_000)).toBe(holder === who);
-              } else {
+              } else if (kind === 'release') {
                 expect(await store.locks.release(r, id)).toBe(holder === who);
+                if (holder === who) {
+                  holder = undefined;
+                  await handOver();
+                }
+              } else {
+                await store.locks.leaveQueue(r, id);
+                queue = queue.filter((w) => w !== who);
                 if (holder === who) holder = undefined;
+                if (holder === undefined) await handOver();
               }
               const state = await store.locks.inspect(r);
               expect(state.holder).toBe(holder === undefined ? undefined : `w${holder}`);

@@ -9,6 +9,7 @@ import {
   LOCK_RELEASED_CHANNEL,
   type LockState,
   type LockStorage,
+  parseHandOver,
   type ReleaseSubscription,
 } from '../LockStorage.js';
 import type { MemoryContext } from './MemoryContext.js';
@@ -29,6 +30,8 @@ interface Queue {
   order: string[];
   /** Waiter id -> time after which it loses its place. */
   deadlines: Map<string, number>;
+  /** Waiter id -> the ttl it asked for (the lease it gets when the resource is handed over). */
+  ttls: Map<string, number>;
 }
 
 /** In-process lock leases, fencing counters and fair queues. */
@@ -48,8 +51,12 @@ export class MemoryLockStorage implements LockStorage {
     this.#ctx.assertOpen();
     const { resource, holder, ttlMs, fair, queueTtlMs } = request;
     const now = this.#ctx.now();
-    const head = this.#queueHead(resource, now);
     const lease = this.#lease(resource, now);
+    if (lease !== undefined && lease.holder === holder) {
+      // Already ours: handed over while we waited.
+      return { acquired: true, token: lease.token, remainingMs: Math.max(0, Math.ceil(lease.expiresAt - now)) };
+    }
+    const head = this.#queueHead(resource, now);
     if (lease === undefined && (head === undefined || head === holder)) {
       const token = this.#nextToken(resource, now);
       this.#leases.set(resource, { holder, token, expiresAt: now + ttlMs });
@@ -60,11 +67,12 @@ export class MemoryLockStorage implements LockStorage {
     if (fair) {
       let queue = this.#queues.get(resource);
       if (queue === undefined) {
-        queue = { order: [], deadlines: new Map() };
+        queue = { order: [], deadlines: new Map(), ttls: new Map() };
         this.#queues.set(resource, queue);
       }
       if (!queue.deadlines.has(holder)) queue.order.push(holder);
       queue.deadlines.set(holder, now + queueTtlMs);
+      queue.ttls.set(holder, ttlMs);
       return { acquired: false, retryAfterMs, position: queue.order.indexOf(holder) };
     }
     return { acquired: false, retryAfterMs, position: -1 };
@@ -97,23 +105,29 @@ export class MemoryLockStorage implements LockStorage {
     const lease = this.#lease(resource, now);
     if (lease === undefined || lease.holder !== holder) return false;
     this.#leases.delete(resource);
-    // Wake the waiter whose turn it is: the live head of the queue.
-    const next = this.#queueHead(resource, now);
-    if (next !== undefined) this.#ctx.feed.emit(LOCK_RELEASED_CHANNEL, `${next} ${resource}`);
+    this.#handOver(resource, now);
     return true;
   }
 
   async leaveQueue(resource: string, holder: string): Promise<void> {
     this.#ctx.assertOpen();
-    const queue = this.#queues.get(resource);
-    if (queue === undefined || !queue.deadlines.has(holder)) return;
-    const wasHead = queue.order[0] === holder;
+    const now = this.#ctx.now();
     this.#dequeue(resource, holder);
-    // The next waiter may take a free resource now: tell it rather than let it poll.
-    const head = this.#queues.get(resource)?.order[0];
-    if (wasHead && head !== undefined && this.#lease(resource, this.#ctx.now()) === undefined) {
-      this.#ctx.feed.emit(LOCK_RELEASED_CHANNEL, `${head} ${resource}`);
-    }
+    // Handed to us as we gave up: give it back. A free resource goes to the next waiter.
+    if (this.#lease(resource, now)?.holder === holder) this.#leases.delete(resource);
+    if (this.#lease(resource, now) === undefined) this.#handOver(resource, now);
+  }
+
+  /** Grants a free resource to the first live waiter of its queue and announces it. */
+  #handOver(resource: string, now: number): void {
+    const head = this.#queueHead(resource, now);
+    if (head === undefined) return;
+    const ttlMs = this.#queues.get(resource)?.ttls.get(head);
+    if (ttlMs === undefined) return;
+    const token = this.#nextToken(resource, now);
+    this.#leases.set(resource, { holder: head, token, expiresAt: now + ttlMs });
+    this.#dequeue(resource, head);
+    this.#ctx.feed.emit(LOCK_RELEASED_CHANNEL, `${head} ${token} ${resource}`);
   }
 
   async inspect(resource: string): Promise<LockState> {
@@ -126,10 +140,10 @@ export class MemoryLockStorage implements LockStorage {
     return { holder: lease.holder, token: lease.token, ttlMs: Math.ceil(lease.expiresAt - now), queue: [...queue] };
   }
 
-  onReleased(listener: (resource: string, next: string) => void): ReleaseSubscription {
+  onReleased(listener: (resource: string, holder: string, token: number) => void): ReleaseSubscription {
     const off = this.#ctx.feed.on(LOCK_RELEASED_CHANNEL, (message) => {
-      const space = message.indexOf(' ');
-      listener(message.slice(space + 1), message.slice(0, space));
+      const handOver = parseHandOver(message);
+      if (handOver !== undefined) listener(handOver.resource, handOver.holder, handOver.token);
     });
     return { ready: Promise.resolve(), close: off };
   }
@@ -165,6 +179,7 @@ export class MemoryLockStorage implements LockStorage {
       if (deadline !== undefined && deadline > now) return head;
       queue.order.shift();
       queue.deadlines.delete(head);
+      queue.ttls.delete(head);
     }
     this.#queues.delete(resource);
     return undefined;
@@ -176,6 +191,7 @@ export class MemoryLockStorage implements LockStorage {
     const at = queue.order.indexOf(holder);
     if (at >= 0) queue.order.splice(at, 1);
     queue.deadlines.delete(holder);
+    queue.ttls.delete(holder);
     if (queue.order.length === 0) this.#queues.delete(resource);
   }
 

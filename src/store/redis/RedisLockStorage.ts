@@ -9,6 +9,7 @@ import {
   LOCK_RELEASED_CHANNEL,
   type LockState,
   type LockStorage,
+  parseHandOver,
   type ReleaseSubscription,
 } from '../LockStorage.js';
 import {
@@ -44,8 +45,10 @@ function toOutcome(reply: unknown): AcquireOutcome {
     if (reply > 0) return { acquired: true, token: reply };
     return { acquired: false, retryAfterMs: retryAfter(reply), position: -1 };
   }
-  const [code, position] = reply as [number, number];
-  return { acquired: false, retryAfterMs: retryAfter(code), position };
+  const [code, second] = reply as [number, number];
+  // {token, remaining lease}: handed over to us earlier; {refusal code, place}: queued.
+  if (code > 0) return { acquired: true, token: code, remainingMs: Math.max(0, second) };
+  return { acquired: false, retryAfterMs: retryAfter(code), position: second };
 }
 
 function isOne(reply: unknown): boolean {
@@ -75,6 +78,7 @@ export class RedisLockStorage implements LockStorage {
         `${lease}:fence`,
         `${lease}:q`,
         `${lease}:qt`,
+        `${lease}:qttl`,
         request.holder,
         request.ttlMs,
         request.fair ? '1' : '0',
@@ -105,13 +109,35 @@ export class RedisLockStorage implements LockStorage {
   release(resource: string, holder: string): Promise<boolean> {
     const lease = entityKey(this.#ctx.prefix, 'lock', resource);
     return this.#ctx
-      .run('ringwayLockRelease', lease, `${lease}:q`, `${lease}:qt`, holder, this.#channel, resource)
+      .run(
+        'ringwayLockRelease',
+        lease,
+        `${lease}:fence`,
+        `${lease}:q`,
+        `${lease}:qt`,
+        `${lease}:qttl`,
+        holder,
+        this.#channel,
+        resource,
+        this.#fenceRetentionMs,
+      )
       .then(isOne);
   }
 
   async leaveQueue(resource: string, holder: string): Promise<void> {
     const lease = entityKey(this.#ctx.prefix, 'lock', resource);
-    await this.#ctx.run('ringwayLockLeaveQueue', lease, `${lease}:q`, `${lease}:qt`, holder, this.#channel, resource);
+    await this.#ctx.run(
+      'ringwayLockLeaveQueue',
+      lease,
+      `${lease}:fence`,
+      `${lease}:q`,
+      `${lease}:qt`,
+      `${lease}:qttl`,
+      holder,
+      this.#channel,
+      resource,
+      this.#fenceRetentionMs,
+    );
   }
 
   async inspect(resource: string): Promise<LockState> {
@@ -127,12 +153,11 @@ export class RedisLockStorage implements LockStorage {
     return { holder, token: Number(token), ttlMs: Math.max(0, pttl), queue };
   }
 
-  onReleased(listener: (resource: string, next: string) => void): ReleaseSubscription {
+  onReleased(listener: (resource: string, holder: string, token: number) => void): ReleaseSubscription {
     const feed = this.#feed;
     const off = feed.on(LOCK_RELEASED_CHANNEL, (message) => {
-      // `<waiter id> <resource>`: waiter ids never contain a space, resource names may.
-      const space = message.indexOf(' ');
-      if (space > 0) listener(message.slice(space + 1), message.slice(0, space));
+      const handOver = parseHandOver(message);
+      if (handOver !== undefined) listener(handOver.resource, handOver.holder, handOver.token);
     });
     return {
       get ready() {

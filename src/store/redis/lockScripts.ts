@@ -8,6 +8,13 @@
  *   `<prefix>lock:{T}:fence`  last token granted (string), kept `fenceRetentionMs`
  *   `<prefix>lock:{T}:q`      fair queue: waiter ids, head first (list)
  *   `<prefix>lock:{T}:qt`     fair queue deadlines: waiter id -> server ms after which it loses its place (zset)
+ *   `<prefix>lock:{T}:qttl`   fair queue leases: waiter id -> the ttl it asked for (hash)
+ *
+ * Fair hand-over: releasing a resource with a queue grants it at once to the first waiter
+ * still polling, with the ttl that waiter asked for, and announces `<waiter> <token> <resource>`
+ * on the store's lock channel. The waiter learns it holds the lock from that message (or,
+ * if the message is lost, from its next poll, which finds itself the holder), without
+ * another round trip.
  *
  * Tokens are `max(last + 1, server TIME in microseconds)`: strictly increasing while the
  * counter lives, and still above every earlier token after the counter is lost (a restart
@@ -24,15 +31,55 @@ export interface ScriptDefinition {
 }
 
 /**
+ * Lua shared by RELEASE and LEAVE_QUEUE: hands a free resource to the first waiter still
+ * polling. KEYS: lease, fence, queue, queue deadlines, queue leases. ARGV[2] channel,
+ * ARGV[3] resource, ARGV[4] fenceRetentionMs.
+ */
+const HAND_OVER = `
+local head = redis.call('LINDEX', KEYS[3], 0)                   -- first waiter in line, if any
+if head then
+  local now = redis.call('TIME')                                -- the server clock
+  local nowUs = tonumber(now[1]) * 1000000 + tonumber(now[2])   -- in microseconds
+  local nowMs = math.floor(nowUs / 1000)                        -- and in ms, for deadlines
+  while head do                                                 -- skip waiters that stopped polling
+    local deadline = redis.call('ZSCORE', KEYS[4], head)
+    if deadline and tonumber(deadline) > nowMs then break end
+    redis.call('LPOP', KEYS[3])
+    redis.call('ZREM', KEYS[4], head)
+    redis.call('HDEL', KEYS[5], head)
+    head = redis.call('LINDEX', KEYS[3], 0)
+  end
+  local ttl = head and redis.call('HGET', KEYS[5], head)        -- the lease the head asked for
+  if ttl then
+    local last = tonumber(redis.call('GET', KEYS[2]) or '0')    -- last token granted
+    local text = string.format('%.0f', math.max(last + 1, nowUs)) -- its token, all 16 digits
+    redis.call('HSET', KEYS[1], 'h', head, 't', text)           -- the head holds it now
+    redis.call('PEXPIRE', KEYS[1], ttl)                         -- for the ttl it asked for
+    redis.call('SET', KEYS[2], text, 'PX', ARGV[4])             -- remember the token
+    redis.call('LPOP', KEYS[3])                                 -- it leaves the queue
+    redis.call('ZREM', KEYS[4], head)
+    redis.call('HDEL', KEYS[5], head)
+    redis.call('PUBLISH', ARGV[2], head .. ' ' .. text .. ' ' .. ARGV[3]) -- tell it, wherever it waits
+  end
+end
+`;
+
+/**
  * One acquire attempt.
- * KEYS: lease, fence, queue, queue deadlines. ARGV: holder, ttlMs, fair ('1'|'0'), queueTtlMs,
- * fenceRetentionMs. Returns the token (> 0) when granted. When refused: R = -1 when free but
- * another waiter is ahead, else -1 - (remaining lease in ms); a plain attempt returns R, a fair
- * one {R, its place in the queue (0: head)}.
+ * KEYS: lease, fence, queue, queue deadlines, queue leases. ARGV: holder, ttlMs, fair ('1'|'0'),
+ * queueTtlMs, fenceRetentionMs.
+ * Returns the token (> 0) when granted now; {token, remaining lease ms} when the resource was
+ * already handed over to this holder. When refused: R = -1 when free but another waiter is
+ * ahead, else -1 - (remaining lease in ms); a plain attempt returns R, a fair one
+ * {R, its place in the queue (0: head)}.
  */
 export const ACQUIRE_SCRIPT: ScriptDefinition = {
-  numberOfKeys: 4,
+  numberOfKeys: 5,
   lua: `
+local lease = redis.call('HMGET', KEYS[1], 'h', 't')            -- current holder and token; false when free
+if lease[1] == ARGV[1] then                                     -- already ours: handed over while we waited
+  return {tonumber(lease[2]), redis.call('PTTL', KEYS[1])}      -- the grant, and what is left of its lease
+end
 local now = redis.call('TIME')                                  -- the server clock: {seconds, microseconds}
 local nowUs = tonumber(now[1]) * 1000000 + tonumber(now[2])     -- microseconds since the epoch, exact in a double
 local nowMs = math.floor(nowUs / 1000)                          -- the same instant in ms, for queue deadlines
@@ -40,11 +87,12 @@ local head = redis.call('LINDEX', KEYS[3], 0)                   -- first waiter 
 while head do                                                   -- drop waiters at the head that stopped polling
   local deadline = redis.call('ZSCORE', KEYS[4], head)          -- when the head loses its place
   if deadline and tonumber(deadline) > nowMs then break end     -- still alive: it keeps the head
-  redis.call('LPOP', KEYS[3])                                   -- gone: remove it from the order...
-  redis.call('ZREM', KEYS[4], head)                             -- ...and from the deadlines
+  redis.call('LPOP', KEYS[3])                                   -- gone: remove it from the order,
+  redis.call('ZREM', KEYS[4], head)                             -- the deadlines
+  redis.call('HDEL', KEYS[5], head)                             -- and the leases
   head = redis.call('LINDEX', KEYS[3], 0)                       -- and look at the next one
 end
-local holder = redis.call('HGET', KEYS[1], 'h')                 -- current holder; false when free or expired
+local holder = lease[1]
 if not holder and (not head or head == ARGV[1]) then            -- free, and nobody queued ahead of us
   local last = tonumber(redis.call('GET', KEYS[2]) or '0')      -- last token granted for this resource
   local token = math.max(last + 1, nowUs)                       -- above every earlier token, even if the counter was lost
@@ -55,6 +103,7 @@ if not holder and (not head or head == ARGV[1]) then            -- free, and nob
   if head then                                                  -- we were the head of the queue:
     redis.call('LPOP', KEYS[3])                                 -- leave it
     redis.call('ZREM', KEYS[4], ARGV[1])
+    redis.call('HDEL', KEYS[5], ARGV[1])
   end
   return token
 end
@@ -66,8 +115,10 @@ if ARGV[3] == '1' then                                          -- fair mode: ta
     place = redis.call('RPUSH', KEYS[3], ARGV[1]) - 1           -- join at the tail
   end
   redis.call('ZADD', KEYS[4], nowMs + tonumber(ARGV[4]), ARGV[1]) -- we polled: our place lasts queueTtlMs more
+  redis.call('HSET', KEYS[5], ARGV[1], ARGV[2])                 -- the lease to hand over to us
   redis.call('PEXPIRE', KEYS[3], ARGV[4])                       -- the queue vanishes when its last waiter
   redis.call('PEXPIRE', KEYS[4], ARGV[4])                       -- stops polling
+  redis.call('PEXPIRE', KEYS[5], ARGV[4])
   return {refused, place}                                       -- the waiter's place tells it how often to poll
 end
 return refused                                                  -- plain waiters poll with backoff
@@ -107,50 +158,36 @@ return 1
 };
 
 /**
- * Releases a lease we hold and wakes the waiter whose turn it is: the head of the fair queue
- * (after dropping heads that stopped polling). Only that waiter is woken (message
- * `<waiter id> <resource>`), so a release costs one more attempt, not one per waiter; queued
- * waiters behind it only poll to keep their place, plain waiters poll with backoff.
- * KEYS: lease, queue, queue deadlines. ARGV: holder, channel, resource. Returns 1, or 0 when
- * not ours (released twice, or expired: harmless).
+ * Releases a lease we hold, and hands the resource to the first waiter of its fair queue.
+ * KEYS: lease, fence, queue, queue deadlines, queue leases. ARGV: holder, channel, resource,
+ * fenceRetentionMs. Returns 1, or 0 when not ours (released twice, or expired: harmless).
  */
 export const RELEASE_SCRIPT: ScriptDefinition = {
-  numberOfKeys: 3,
+  numberOfKeys: 5,
   lua: `
 if redis.call('HGET', KEYS[1], 'h') ~= ARGV[1] then return 0 end -- not ours: leave it alone
 redis.call('DEL', KEYS[1])                                      -- free the resource
-local head = redis.call('LINDEX', KEYS[2], 0)                   -- fair queue head, or false
-if head then                                                    -- skip heads that stopped polling
-  local now = redis.call('TIME')
-  local nowMs = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-  while head do
-    local deadline = redis.call('ZSCORE', KEYS[3], head)
-    if deadline and tonumber(deadline) > nowMs then break end
-    redis.call('LPOP', KEYS[2])
-    redis.call('ZREM', KEYS[3], head)
-    head = redis.call('LINDEX', KEYS[2], 0)
-  end
-end
-if head then                                                    -- its turn now:
-  redis.call('PUBLISH', ARGV[2], head .. ' ' .. ARGV[3])        -- tell it now, not at its next poll
-end
+${HAND_OVER}
 return 1
 `,
 };
 
 /**
- * Takes a waiter out of the fair queue (it gave up). KEYS: lease, queue, queue deadlines.
- * ARGV: holder, channel, resource. Returns 1.
+ * Takes a waiter out of the fair queue (it gave up). If the resource was handed to it in the
+ * meantime, releases it; a free resource goes to the next waiter. KEYS: lease, fence, queue,
+ * queue deadlines, queue leases. ARGV: holder, channel, resource, fenceRetentionMs. Returns 1.
  */
 export const LEAVE_QUEUE_SCRIPT: ScriptDefinition = {
-  numberOfKeys: 3,
+  numberOfKeys: 5,
   lua: `
-local wasHead = redis.call('LINDEX', KEYS[2], 0) == ARGV[1]     -- did we block the queue?
-redis.call('LREM', KEYS[2], 0, ARGV[1])                         -- leave the order
-redis.call('ZREM', KEYS[3], ARGV[1])                            -- and the deadlines
-local head = redis.call('LINDEX', KEYS[2], 0)                   -- the waiter now first in line
-if wasHead and head and redis.call('EXISTS', KEYS[1]) == 0 then -- we blocked a free resource:
-  redis.call('PUBLISH', ARGV[2], head .. ' ' .. ARGV[3])        -- wake the next waiter
+redis.call('LREM', KEYS[3], 0, ARGV[1])                         -- leave the order,
+redis.call('ZREM', KEYS[4], ARGV[1])                            -- the deadlines
+redis.call('HDEL', KEYS[5], ARGV[1])                            -- and the leases
+if redis.call('HGET', KEYS[1], 'h') == ARGV[1] then             -- handed to us as we gave up:
+  redis.call('DEL', KEYS[1])                                    -- give it back
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then                      -- free: the next waiter may have it
+${HAND_OVER}
 end
 return 1
 `,
