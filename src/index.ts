@@ -1,7 +1,50 @@
 /**
  * ringway's public API. This file only re-exports.
  */
+
+export {
+  ConfigCenter,
+  type ConfigEntry,
+  type ConfigEvent,
+  type ConfigHealth,
+  type ConfigNamespaceOption,
+  type ConfigVersion,
+  type ConfigWatch,
+  type ConfigWatchOptions,
+  type ConfigWriteOptions,
+} from './config/ConfigCenter.js';
+export {
+  type ConfigOptions,
+  DEFAULT_CONFIG_OPTIONS,
+  MAX_VALUE_BYTES,
+  type ResolvedConfigOptions,
+  resolveConfigOptions,
+} from './config/ConfigOptions.js';
+export type { ConfigChange, ConfigWatchCallback } from './config/ConfigWatcher.js';
+export type { JsonValue } from './config/jsonValue.js';
 export * from './errors.js';
+export { Registration, type RegistrationState } from './registry/Registration.js';
+export {
+  DEFAULT_REGISTRY_OPTIONS,
+  type RegistryOptions,
+  type ResolvedRegistryOptions,
+  resolveRegistryOptions,
+  type SelfPreservationOptions,
+} from './registry/RegistryOptions.js';
+export {
+  REGISTRATION_LIMITS,
+  type RegistrationInput,
+  type RegistrationPatch,
+  type ServiceInstance,
+} from './registry/ServiceInstance.js';
+export {
+  type InstanceQuery,
+  type RegistryEvent,
+  type RegistryHealth,
+  type RegistryWatch,
+  ServiceRegistry,
+} from './registry/ServiceRegistry.js';
+export type { RegistryChange, RegistryWatchCallback } from './registry/ServiceView.js';
 export {
   DEFAULT_BOUNDED_LOAD_FACTOR,
   DEFAULT_RING_OPTIONS,
