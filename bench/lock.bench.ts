@@ -73,23 +73,12 @@ const redlockPair = async () => {
   const lock = await redlock.acquire([`${PREFIX}uncontended-redlock`], TTL);
   await lock.release();
 };
+const floorKeys = [floorLease, `${floorLease}:fence`, `${floorLease}:q`, `${floorLease}:qt`, `${floorLease}:qttl`];
 const floorPair = async () => {
   const holder = `floor.${++floorSeq}`;
-  const token = await floorClient.evalsha(
-    floorAcquireSha,
-    4,
-    floorLease,
-    `${floorLease}:fence`,
-    `${floorLease}:q`,
-    `${floorLease}:qt`,
-    holder,
-    TTL,
-    '0',
-    2_000,
-    86_400_000,
-  );
+  const token = await floorClient.evalsha(floorAcquireSha, 5, ...floorKeys, holder, TTL, '0', 2_000, 86_400_000);
   if (Number(token) <= 0) throw new Error('floor: not acquired');
-  await floorClient.evalsha(floorReleaseSha, 2, floorLease, `${floorLease}:q`, holder, floorChannel, 'floor');
+  await floorClient.evalsha(floorReleaseSha, 5, ...floorKeys, holder, floorChannel, 'floor', 86_400_000);
 };
 
 const repeat = (pair: () => Promise<void>) => async () => {

@@ -5,7 +5,8 @@
  * - Acquire: the same holder id is sent to every member at once; the lock is ours when a
  *   majority granted it and the time spent is below the lease minus a clock-drift allowance
  *   (ttl x driftFactor + 2 ms). Otherwise it is released on every member.
- * - Fencing tokens: each member grants `max(last + 1, its clock in µs)`. The lock's token is
+ * - Fencing tokens: each member grants its own (its counter + 1, or its clock in µs when the
+ *   counter is gone). The lock's token is
  *   the highest of the majority's, written back to a majority (`raiseToken`) before the
  *   lock counts as acquired: any later majority overlaps this one in at least one member,
  *   whose counter is then already above our token, so later tokens are higher. (This is the

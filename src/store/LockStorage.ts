@@ -7,10 +7,12 @@
  * - A resource has at most one holder; its lease ends `ttlMs` after the last acquire or
  *   extend, as measured by the store's clock.
  * - Each grant carries a fencing token strictly greater than every token granted before for
- *   that resource: `max(last + 1, store time in microseconds)`. The `last` counter survives
- *   {@link LockStorageOptions.fenceRetentionMs}; the clock term keeps tokens increasing after
- *   the counter is gone (a Redis restart without persistence, or retention ran out), as long
- *   as the store's clock does not step back.
+ *   that resource: `last + 1` while the per-resource counter lives (it is kept
+ *   {@link LockStorageOptions.fenceRetentionMs} after the last grant), the store's time in
+ *   microseconds once it is gone (a Redis restart without persistence, or retention ran
+ *   out). A counter that started from the clock never runs ahead of it (one grant takes well
+ *   over a microsecond), so tokens keep increasing across the loss as long as the store's
+ *   clock does not step back.
  * - `extend` and `release` act only while `holder` still holds the resource.
  * - In fair mode a waiter that was refused joins a queue; the resource is granted only to
  *   the head of the queue (when the queue is empty, to anyone). A queued waiter that has not

@@ -195,11 +195,10 @@ export class MemoryLockStorage implements LockStorage {
     if (queue.order.length === 0) this.#queues.delete(resource);
   }
 
-  /** max(last + 1, clock in microseconds): see LockStorage's module comment. */
+  /** `last + 1` while the counter lives, else the clock in microseconds (see LockStorage). */
   #nextToken(resource: string, now: number): number {
     const fence = this.#fences.get(resource);
-    const last = fence === undefined || fence.expiresAt <= now ? 0 : fence.last;
-    const token = Math.max(last + 1, Math.floor(now * 1000));
+    const token = fence === undefined || fence.expiresAt <= now ? Math.floor(now * 1000) : fence.last + 1;
     this.#fences.set(resource, { last: token, expiresAt: now + this.#fenceRetentionMs });
     return token;
   }

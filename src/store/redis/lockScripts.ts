@@ -4,7 +4,7 @@
  * shares a hash tag (see ../keys.ts), so each script runs on one Cluster slot.
  *
  * Keys of resource R (tag T):
- *   `<prefix>lock:{T}`        lease hash: h = holder id, t = fencing token
+ *   `<prefix>lock:{T}`        the lease: '<holder id> <token>' (string), expiring with the lease
  *   `<prefix>lock:{T}:fence`  last token granted (string), kept `fenceRetentionMs`
  *   `<prefix>lock:{T}:q`      fair queue: waiter ids, head first (list)
  *   `<prefix>lock:{T}:qt`     fair queue deadlines: waiter id -> server ms after which it loses its place (zset)
@@ -16,9 +16,11 @@
  * if the message is lost, from its next poll, which finds itself the holder), without
  * another round trip.
  *
- * Tokens are `max(last + 1, server TIME in microseconds)`: strictly increasing while the
- * counter lives, and still above every earlier token after the counter is lost (a restart
- * of a Redis that keeps nothing on disk), provided the server clock did not step back.
+ * Tokens are `last + 1` while the counter lives, and the server's TIME in microseconds when
+ * it is gone (a restart of a Redis that keeps nothing on disk, or retention ran out). Either
+ * way they are strictly increasing: a resource gets at most one grant per script run, which
+ * takes well over a microsecond, so a counter that started from the clock never runs ahead
+ * of it; this rests on the server clock not stepping back across the loss.
  * Tokens are written with `%.0f` because Lua 5.1's tostring keeps only 14 significant
  * digits and a microsecond timestamp has 16.
  */
@@ -51,10 +53,10 @@ if head then
   end
   local ttl = head and redis.call('HGET', KEYS[5], head)        -- the lease the head asked for
   if ttl then
-    local last = tonumber(redis.call('GET', KEYS[2]) or '0')    -- last token granted
-    local text = string.format('%.0f', math.max(last + 1, nowUs)) -- its token, all 16 digits
-    redis.call('HSET', KEYS[1], 'h', head, 't', text)           -- the head holds it now
-    redis.call('PEXPIRE', KEYS[1], ttl)                         -- for the ttl it asked for
+    local last = redis.call('GET', KEYS[2])                     -- last token granted, if remembered
+    local token = last and tonumber(last) + 1 or nowUs          -- the next token
+    local text = string.format('%.0f', token)                   -- all 16 digits
+    redis.call('SET', KEYS[1], head .. ' ' .. text, 'PX', ttl)  -- the head holds it now, for its ttl
     redis.call('SET', KEYS[2], text, 'PX', ARGV[4])             -- remember the token
     redis.call('LPOP', KEYS[3])                                 -- it leaves the queue
     redis.call('ZREM', KEYS[4], head)
@@ -76,14 +78,17 @@ end
 export const ACQUIRE_SCRIPT: ScriptDefinition = {
   numberOfKeys: 5,
   lua: `
-local lease = redis.call('HMGET', KEYS[1], 'h', 't')            -- current holder and token; false when free
-if lease[1] == ARGV[1] then                                     -- already ours: handed over while we waited
-  return {tonumber(lease[2]), redis.call('PTTL', KEYS[1])}      -- the grant, and what is left of its lease
+local lease = redis.call('GET', KEYS[1])                        -- '<holder> <token>', or false when free
+local mine = ARGV[1] .. ' '
+if lease and string.sub(lease, 1, #mine) == mine then           -- already ours: handed over while we waited
+  return {tonumber(string.sub(lease, #mine + 1)), redis.call('PTTL', KEYS[1])} -- the grant and what is left
 end
-local now = redis.call('TIME')                                  -- the server clock: {seconds, microseconds}
-local nowUs = tonumber(now[1]) * 1000000 + tonumber(now[2])     -- microseconds since the epoch, exact in a double
-local nowMs = math.floor(nowUs / 1000)                          -- the same instant in ms, for queue deadlines
 local head = redis.call('LINDEX', KEYS[3], 0)                   -- first waiter of the fair queue, or false
+local nowMs
+if head or ARGV[3] == '1' then                                  -- a queue to look after: read the clock
+  local now = redis.call('TIME')
+  nowMs = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+end
 while head do                                                   -- drop waiters at the head that stopped polling
   local deadline = redis.call('ZSCORE', KEYS[4], head)          -- when the head loses its place
   if deadline and tonumber(deadline) > nowMs then break end     -- still alive: it keeps the head
@@ -92,13 +97,17 @@ while head do                                                   -- drop waiters 
   redis.call('HDEL', KEYS[5], head)                             -- and the leases
   head = redis.call('LINDEX', KEYS[3], 0)                       -- and look at the next one
 end
-local holder = lease[1]
-if not holder and (not head or head == ARGV[1]) then            -- free, and nobody queued ahead of us
-  local last = tonumber(redis.call('GET', KEYS[2]) or '0')      -- last token granted for this resource
-  local token = math.max(last + 1, nowUs)                       -- above every earlier token, even if the counter was lost
+if not lease and (not head or head == ARGV[1]) then             -- free, and nobody queued ahead of us
+  local last = redis.call('GET', KEYS[2])                       -- last token granted, if remembered
+  local token
+  if last then
+    token = tonumber(last) + 1                                  -- the counter lives: one more
+  else
+    local now = redis.call('TIME')                              -- counter lost: start from the clock
+    token = tonumber(now[1]) * 1000000 + tonumber(now[2])       -- in microseconds, above every earlier token
+  end
   local text = string.format('%.0f', token)                     -- all 16 digits
-  redis.call('HSET', KEYS[1], 'h', ARGV[1], 't', text)          -- the lease: ours, with its token
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])                       -- ends ttlMs from now unless extended
+  redis.call('SET', KEYS[1], mine .. text, 'PX', ARGV[2])       -- the lease: ours, with its token, for ttlMs
   redis.call('SET', KEYS[2], text, 'PX', ARGV[5])               -- remember the token for the next grant
   if head then                                                  -- we were the head of the queue:
     redis.call('LPOP', KEYS[3])                                 -- leave it
@@ -108,7 +117,7 @@ if not holder and (not head or head == ARGV[1]) then            -- free, and nob
   return token
 end
 local refused = -1                                              -- free, but another waiter is ahead of us
-if holder then refused = -1 - redis.call('PTTL', KEYS[1]) end   -- held: -1 - how long the lease still runs
+if lease then refused = -1 - redis.call('PTTL', KEYS[1]) end    -- held: -1 - how long the lease still runs
 if ARGV[3] == '1' then                                          -- fair mode: take or keep a place in the queue
   local place = redis.call('LPOS', KEYS[3], ARGV[1])            -- our place (0: head), or false
   if not place then                                             -- not queued yet:
@@ -131,8 +140,10 @@ return refused                                                  -- plain waiters
 export const EXTEND_SCRIPT: ScriptDefinition = {
   numberOfKeys: 1,
   lua: `
-if redis.call('HGET', KEYS[1], 'h') ~= ARGV[1] then return 0 end  -- free, expired or someone else's
-redis.call('PEXPIRE', KEYS[1], ARGV[2])                           -- the lease now ends ttlMs from now
+local lease = redis.call('GET', KEYS[1])                        -- '<holder> <token>', or false
+local mine = ARGV[1] .. ' '
+if not lease or string.sub(lease, 1, #mine) ~= mine then return 0 end -- free, expired or someone else's
+redis.call('PEXPIRE', KEYS[1], ARGV[2])                         -- the lease now ends ttlMs from now
 return 1
 `,
 };
@@ -144,11 +155,12 @@ return 1
 export const RAISE_TOKEN_SCRIPT: ScriptDefinition = {
   numberOfKeys: 2,
   lua: `
-local lease = redis.call('HMGET', KEYS[1], 'h', 't')            -- holder and token of the lease
-if lease[1] ~= ARGV[1] then return 0 end                        -- not ours: nothing to raise
-local token = math.max(tonumber(ARGV[2]), tonumber(lease[2]))   -- never lower a token
+local lease = redis.call('GET', KEYS[1])                        -- '<holder> <token>', or false
+local mine = ARGV[1] .. ' '
+if not lease or string.sub(lease, 1, #mine) ~= mine then return 0 end -- not ours: nothing to raise
+local token = math.max(tonumber(ARGV[2]), tonumber(string.sub(lease, #mine + 1))) -- never lower a token
 local text = string.format('%.0f', token)                       -- all 16 digits
-redis.call('HSET', KEYS[1], 't', text)                          -- the lease carries the raised token
+redis.call('SET', KEYS[1], mine .. text, 'KEEPTTL')             -- the lease carries the raised token
 local last = tonumber(redis.call('GET', KEYS[2]) or '0')        -- the fencing counter
 if token > last then                                            -- later grants must go above it
   redis.call('SET', KEYS[2], text, 'PX', ARGV[3])
@@ -165,7 +177,9 @@ return 1
 export const RELEASE_SCRIPT: ScriptDefinition = {
   numberOfKeys: 5,
   lua: `
-if redis.call('HGET', KEYS[1], 'h') ~= ARGV[1] then return 0 end -- not ours: leave it alone
+local lease = redis.call('GET', KEYS[1])                        -- '<holder> <token>', or false
+local mine = ARGV[1] .. ' '
+if not lease or string.sub(lease, 1, #mine) ~= mine then return 0 end -- not ours: leave it alone
 redis.call('DEL', KEYS[1])                                      -- free the resource
 ${HAND_OVER}
 return 1
@@ -183,10 +197,13 @@ export const LEAVE_QUEUE_SCRIPT: ScriptDefinition = {
 redis.call('LREM', KEYS[3], 0, ARGV[1])                         -- leave the order,
 redis.call('ZREM', KEYS[4], ARGV[1])                            -- the deadlines
 redis.call('HDEL', KEYS[5], ARGV[1])                            -- and the leases
-if redis.call('HGET', KEYS[1], 'h') == ARGV[1] then             -- handed to us as we gave up:
+local lease = redis.call('GET', KEYS[1])                        -- '<holder> <token>', or false
+local mine = ARGV[1] .. ' '
+if lease and string.sub(lease, 1, #mine) == mine then           -- handed to us as we gave up:
   redis.call('DEL', KEYS[1])                                    -- give it back
+  lease = false
 end
-if redis.call('EXISTS', KEYS[1]) == 0 then                      -- free: the next waiter may have it
+if not lease then                                               -- free: the next waiter may have it
 ${HAND_OVER}
 end
 return 1
@@ -203,7 +220,13 @@ export const INSPECT_SCRIPT: ScriptDefinition = {
   lua: `
 local now = redis.call('TIME')                                  -- the server clock
 local nowMs = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local lease = redis.call('HMGET', KEYS[1], 'h', 't')            -- holder and token
+local lease = redis.call('GET', KEYS[1])                        -- '<holder> <token>', or false
+local holder, token = '', '0'
+if lease then
+  local space = string.find(lease, ' ', 1, true)                -- holder ids contain no space
+  holder = string.sub(lease, 1, space - 1)
+  token = string.sub(lease, space + 1)
+end
 local live = {}
 for _, id in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do    -- every queued waiter, head first
   local deadline = redis.call('ZSCORE', KEYS[3], id)
@@ -211,6 +234,6 @@ for _, id in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do    -- every queued 
     live[#live + 1] = id
   end
 end
-return {lease[1] or '', lease[2] or '0', redis.call('PTTL', KEYS[1]), live}
+return {holder, token, redis.call('PTTL', KEYS[1]), live}
 `,
 };
