@@ -10,6 +10,7 @@
  * allocator. Growth detaches the old `ArrayBuffer`, so the views here are rebuilt after
  * every call that may allocate; hot-path calls never allocate.
  */
+import { setFlagsFromString } from 'node:v8';
 import { WASM_BYTES } from './bytes.generated.js';
 
 // The few parts of the WebAssembly JS API used here. Node has them all; TypeScript's
@@ -237,9 +238,24 @@ function keyTypeError(key: unknown, name = 'key'): TypeError {
 
 let loaded: WasmCore | undefined;
 
+/**
+ * V8 11.3 (Node 20) miscompiles optimised functions that inline a JS->Wasm call once they
+ * see a key of a new type: a small-integer key passed to `ring.get` after string and Buffer
+ * keys crashed the process with SIGSEGV (test/wasm/jit.test.ts reproduces it; plain JS with
+ * the same shape does too). Turning that one inlining off before any ringway function is
+ * optimised removes the crash; the lookups measured no slower without it. The flag is
+ * process-wide, so this is done once, when the module is first needed, and can be skipped
+ * with RINGWAY_WASM_INLINING=1 on a Node whose V8 is known to be fixed.
+ */
+function avoidJsToWasmInliningBug(): void {
+  if (process.env.RINGWAY_WASM_INLINING === '1') return;
+  setFlagsFromString('--no-turbo-inline-js-wasm-calls');
+}
+
 /** The process-wide module, compiled and instantiated on first use. */
 export function wasmCore(): WasmCore {
   if (loaded === undefined) {
+    avoidJsToWasmInliningBug();
     const module = new WebAssembly.Module(WASM_BYTES);
     const instance = new WebAssembly.Instance(module, {});
     loaded = new WasmCore(instance.exports as unknown as RingwayWasmExports);
