@@ -3,6 +3,68 @@
  */
 
 export {
+  type AcquireContext,
+  Balancer,
+  type BalancerEvents,
+  type BalancerStatus,
+  type BreakerEvent,
+  type EjectedEvent,
+  type EndpointEvent,
+  type EndpointStatus,
+  type PanicEvent,
+  type UnhealthyEvent,
+} from './balancer/Balancer.js';
+export {
+  type BreakerListener,
+  type BreakerState,
+  type BreakerTicket,
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  CLOSED_TICKET,
+  DEFAULT_CIRCUIT_BREAKER_OPTIONS,
+  REFUSED_TICKET,
+  type ResolvedCircuitBreakerOptions,
+  resolveCircuitBreakerOptions,
+} from './balancer/CircuitBreaker.js';
+export { createBalancer } from './balancer/createBalancer.js';
+export { type Endpoint, type EndpointInput, MAX_ENDPOINT_WEIGHT } from './balancer/Endpoint.js';
+export {
+  DEFAULT_HEALTH_CHECK_OPTIONS,
+  type ExpectedStatus,
+  HEALTH_CHECK_TYPES,
+  HealthChecker,
+  type HealthCheckOptions,
+  type HealthCheckType,
+  type HealthListener,
+  type HealthStatus,
+  type ResolvedHealthCheckOptions,
+  resolveHealthCheckOptions,
+} from './balancer/HealthChecker.js';
+export type { Lease, ReleaseResult } from './balancer/Lease.js';
+export {
+  DEFAULT_OUTLIER_DETECTION_OPTIONS,
+  type OutlierDetectionOptions,
+  type ResolvedOutlierDetectionOptions,
+  resolveOutlierDetectionOptions,
+} from './balancer/OutlierDetector.js';
+export {
+  type BalancerOptions,
+  DEFAULT_BALANCER_OPTIONS,
+  type ResolvedBalancerOptions,
+  resolveBalancerOptions,
+} from './balancer/options.js';
+export {
+  DEFAULT_RETRY_BUDGET_OPTIONS,
+  type ResolvedRetryBudgetOptions,
+  RetryBudget,
+  type RetryBudgetOptions,
+  resolveRetryBudgetOptions,
+} from './balancer/RetryBudget.js';
+export { DEFAULT_MAGLEV_STRATEGY_OPTIONS, type MaglevStrategyOptions } from './balancer/strategies/Maglev.js';
+export { DEFAULT_EWMA_OPTIONS, type EwmaOptions } from './balancer/strategies/PeakEwma.js';
+export { DEFAULT_RING_HASH_OPTIONS, type RingHashOptions } from './balancer/strategies/RingHash.js';
+export { BALANCER_STRATEGIES, type StrategyName } from './balancer/strategies/Strategy.js';
+export {
   ConfigCenter,
   type ConfigEntry,
   type ConfigEvent,
