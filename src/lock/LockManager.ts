@@ -117,8 +117,8 @@ export class LockManager {
 
   /**
    * Acquires `name`. A plain acquire retries with exponential backoff and full jitter until
-   * `waitMs` has passed; a fair one waits in the resource's FIFO queue and is woken when its
-   * turn comes.
+   * `waitMs` has passed; a fair one waits in the resource's FIFO queue, and the release
+   * before its turn hands the lock straight to it.
    * @throws {LockTimeoutError} when the lock stayed taken for `waitMs`.
    * @throws {StoreUnavailableError} when the store could not be reached until `waitMs` passed.
    * @throws {InvalidOptionError} for a bad name, ttl or option; {@link TypeError} when `name` is not a string.
