@@ -33,8 +33,11 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '50' },
+    only: { type: 'string' },
   },
 });
+/** `--only ringway,nginx`: run just these peers (and direct). */
+const ONLY = args.only === undefined ? undefined : new Set(args.only.split(','));
 const SECONDS = Number(args.seconds);
 const ROUNDS = Number(args.rounds);
 const CONNECTIONS = Number(args.connections);
@@ -54,6 +57,17 @@ const LOADGEN: 'wrk' | 'autocannon' = have('wrk') ? 'wrk' : 'autocannon';
 function pinned(core: number, cmd: string, cmdArgs: string[], opts: Parameters<typeof spawn>[2] = {}): ChildProcess {
   const [c, a] = HAVE_TASKSET ? ['taskset', ['-c', String(core), cmd, ...cmdArgs]] : [cmd, cmdArgs];
   return spawn(c as string, a as string[], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], ...opts });
+}
+
+function portBusy(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
 }
 
 function waitForPort(port: number, ms = 30_000): Promise<void> {
@@ -287,6 +301,7 @@ function load(port: number, pids: () => number[], seconds: number): Sample {
     errors = r.non2xx + r.errors;
   }
   const after = pids().map(cpuTicks);
+  if (process.env.BENCH_DEBUG === '1') console.log('pids', pids(), 'ticks', before, after);
   const ticks = after.reduce((a, b) => a + b, 0) - before.reduce((a, b) => a + b, 0);
   const cpuUsPerReq = before.length === 0 || requests === 0 ? undefined : (ticks * 1e6) / CLK_TCK / requests;
   return { rps, p50Ms: p50, p99Ms: p99, cpuUsPerReq, errors };
@@ -309,10 +324,25 @@ async function main(): Promise<void> {
     `gateway bench: ${LOADGEN}, ${CONNECTIONS} connections, ${ROUNDS} rounds x ${SECONDS} s per peer, ` +
       `${HAVE_TASKSET ? 'load on core 0, servers on core 1' : 'no taskset: unpinned'}`,
   );
+  for (const port of [UPSTREAM_PORT, ...Object.values(PORTS)]) {
+    if (await portBusy(port)) throw new Error(`port ${port} is in use (a bench left running?): free it first`);
+  }
   const upstream = pinned(1, process.execPath, ['-e', UPSTREAM_CODE]);
-  const running: ChildProcess[] = [upstream];
+  const running: { proc: ChildProcess; pids: () => number[] }[] = [
+    { proc: upstream, pids: () => [upstream.pid as number] },
+  ];
   const stopAll = (): void => {
-    for (const p of running) if (p.exitCode === null) p.kill('SIGKILL');
+    // Every process of every peer, nginx's worker too: the master first (else it forks a new
+    // worker for the one that died), then the children listed before.
+    for (const r of running) {
+      for (const pid of r.pids()) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
   };
   process.on('exit', stopAll);
   await waitForPort(UPSTREAM_PORT);
@@ -328,13 +358,14 @@ async function main(): Promise<void> {
   ];
   const skipped: Record<string, string> = {};
   for (const peer of peers) {
+    if (ONLY !== undefined && !ONLY.has(peer.name)) continue;
     const started = await peer.start();
     if (typeof started === 'string') {
       skipped[peer.name] = started;
       console.log(`skip ${peer.name}: ${started}`);
       continue;
     }
-    running.push(started.proc);
+    running.push(started);
     let stderr = '';
     started.proc.stderr?.on('data', (c: Buffer) => {
       stderr += c.toString();
@@ -347,7 +378,6 @@ async function main(): Promise<void> {
     } catch (err) {
       skipped[peer.name] = `did not start: ${(err as Error).message} ${stderr.slice(0, 300)}`;
       console.log(`skip ${peer.name}: ${skipped[peer.name]}`);
-      started.proc.kill('SIGKILL');
       continue;
     }
     live.push({ name: peer.name, port: peer.port, pids: started.pids });

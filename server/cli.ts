@@ -13,6 +13,7 @@ import type { Store } from '../src/store/Store.js';
 import { ConfigError } from './config/ConfigError.js';
 import { loadGatewayConfig } from './config/loadConfig.js';
 import { createGateway, type Gateway } from './gateway.js';
+import { LOG_LEVELS, type LogLevel } from './log.js';
 
 /** A command of the CLI. */
 export interface CommandSpec {
@@ -75,8 +76,6 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'help', short: 'h', summary: 'Show this help', commands: ['*'] },
   { name: 'version', short: 'v', summary: 'Print the version', commands: ['*'] },
 ];
-
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /** The help text. */
 export function helpText(): string {
@@ -228,7 +227,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
   try {
     port = portOf(values.port);
     const level = values['log-level'];
-    if (level !== undefined && (typeof level !== 'string' || !LOG_LEVELS.includes(level))) {
+    if (level !== undefined && (typeof level !== 'string' || !(LOG_LEVELS as readonly string[]).includes(level))) {
       throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${String(level)}'`);
     }
   } catch (err) {
@@ -245,7 +244,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       return 2;
     }
   }
-  const level = (values['log-level'] as string | undefined) ?? 'info';
+  const level = (values['log-level'] as LogLevel | undefined) ?? 'info';
   const gateway = await createGateway({
     config,
     ...(store === undefined ? {} : { store }),
@@ -253,7 +252,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     ...(typeof values.host === 'string' ? { host: values.host } : {}),
     logLevel: level,
   });
-  const log = gateway.app.log;
+  const log = gateway.log;
   try {
     await gateway.listen();
   } catch (err) {
@@ -279,7 +278,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       .then(() => store?.close())
       .then(
         () => {
-          log.info('stopped');
+          log.info(undefined, 'stopped');
           process.exit(0);
         },
         (err: unknown) => {

@@ -16,13 +16,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import Fastify, {
-  type FastifyBaseLogger,
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-  LogController,
-} from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { RetryBudget, resolveRetryBudgetOptions } from '../src/balancer/RetryBudget.js';
 import type { Registration } from '../src/registry/Registration.js';
 import { ServiceRegistry } from '../src/registry/ServiceRegistry.js';
@@ -32,6 +26,7 @@ import type { Store } from '../src/store/Store.js';
 import { IDEMPOTENT_METHODS, type ResolvedGatewayConfig, type ResolvedRoute } from './config/GatewayConfig.js';
 import { type DemoUpstreams, startDemoUpstreams } from './demo/demoUpstreams.js';
 import { errorBody, GATEWAY_ERRORS, type GatewayErrorCode, sendError } from './errors.js';
+import { Logger, type LogLevel } from './log.js';
 import { GatewayMetrics } from './metrics/GatewayMetrics.js';
 import { DeadlineQueue } from './proxy/DeadlineQueue.js';
 import { hashKeyOf } from './proxy/hashKey.js';
@@ -69,10 +64,10 @@ export interface GatewayOptions {
   port?: number;
   /** Listen address, overriding `listen.host`. */
   host?: string;
-  /** Log level (pino's), or false for no logs. @default 'info' */
-  logLevel?: string | false;
-  /** A logger to use instead (e.g. the CLI's). */
-  logger?: FastifyBaseLogger;
+  /** Log level, or false for no logs. @default 'info' */
+  logLevel?: LogLevel | false;
+  /** A logger to use instead. */
+  logger?: Logger;
   /** Prometheus metrics of the proxy: false turns them off. @default a new GatewayMetrics */
   metrics?: GatewayMetrics | false;
   /** Rate limiter. @default Redis buckets on a Redis store, else in-process buckets */
@@ -111,6 +106,8 @@ export class Gateway {
   readonly upstreams: Upstreams;
   readonly pools: UpstreamPools;
   readonly rateLimiter: RateLimiter;
+  /** The gateway's log. */
+  readonly log: Logger;
   /** The service registry (registry-backed services, demo instances, the admin API). */
   readonly registry: ServiceRegistry;
   #compiled: Compiled;
@@ -144,14 +141,11 @@ export class Gateway {
     this.#listenPort = options.port ?? config.listen.port;
     this.#listenHost = options.host ?? config.listen.host;
     const proxy = config.proxy;
-    const logLevel = options.logLevel ?? 'info';
+    const log = options.logger ?? new Logger(options.logLevel === false ? 'silent' : (options.logLevel ?? 'info'));
+    this.log = log;
     this.app = Fastify({
-      ...(options.logger === undefined
-        ? { logger: logLevel === false ? false : { level: logLevel } }
-        : { loggerInstance: options.logger }),
-      logController: new LogController({ disableRequestLogging: true }),
-      // One logger for all requests: a child per request costs more than the proxying.
-      childLoggerFactory: (logger) => logger,
+      // No Fastify logger: with one, Fastify adds listeners and a child logger to every request.
+      logger: false,
       genReqId: (req) => requestIdFor(req.headers[proxy.requestIdHeader]),
       requestIdHeader: false,
       http: { maxHeaderSize: proxy.maxHeaderSize },
@@ -165,8 +159,7 @@ export class Gateway {
         this.#reject(reply.raw, 'ERR_BAD_REQUEST', err.message, request.id);
       },
     });
-    const log = this.app.log;
-    const debugOn = log.level === 'debug' || log.level === 'trace';
+    const debugOn = log.isEnabled('debug');
     this.#shared = {
       pools: this.pools,
       metrics: this.metrics,
@@ -274,7 +267,10 @@ export class Gateway {
   async listen(): Promise<AddressInfo> {
     await this.upstreams.ready(5_000);
     await this.app.listen({ port: this.#listenPort, host: this.#listenHost });
-    return this.app.server.address() as AddressInfo;
+    const address = this.app.server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    this.log.info({ address: address.address, port: address.port }, `listening at http://${host}:${address.port}`);
+    return address;
   }
 
   /** Answers a request refused before proxying. */
