@@ -85,6 +85,19 @@ export {
 export type { ConfigChange, ConfigWatchCallback } from './config/ConfigWatcher.js';
 export type { JsonValue } from './config/jsonValue.js';
 export * from './errors.js';
+export { Lock } from './lock/Lock.js';
+export { LockManager } from './lock/LockManager.js';
+export {
+  type AcquireOptions,
+  DEFAULT_LOCK_MANAGER_OPTIONS,
+  type LockManagerOptions,
+  MAX_LOCK_NAME_LENGTH,
+  MIN_TTL_MS,
+  type ResolvedLockManagerOptions,
+  resolveLockManagerOptions,
+  type WithLockOptions,
+} from './lock/options.js';
+export { type RedlockMember, type RedlockOptions, RedlockStore, redlockStore } from './lock/RedlockStore.js';
 export { Registration, type RegistrationState } from './registry/Registration.js';
 export {
   DEFAULT_REGISTRY_OPTIONS,
@@ -136,4 +149,27 @@ export {
   type ResolvedMaglevOptions,
   resolveMaglevOptions,
 } from './ring/MaglevTable.js';
+export {
+  type AcquireOutcome,
+  type AcquireRequest,
+  DEFAULT_FENCE_RETENTION_MS,
+  type LockState,
+  type LockStorage,
+  type LockStorageOptions,
+  type ReleaseSubscription,
+} from './store/LockStorage.js';
+export {
+  DEFAULT_MEMORY_STORE_OPTIONS,
+  MemoryStore,
+  type MemoryStoreOptions,
+  memoryStore,
+} from './store/memory/MemoryStore.js';
+export type { RedisClient } from './store/redis/RedisContext.js';
+export {
+  DEFAULT_REDIS_STORE_OPTIONS,
+  RedisStore,
+  type RedisStoreOptions,
+  redisStore,
+} from './store/redis/RedisStore.js';
+export type { ChangeFeed, LockBackend, RestartEvent, Store, StoreKind, Unsubscribe } from './store/Store.js';
 export type { Key } from './wasm/index.js';
