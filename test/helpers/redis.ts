@@ -12,7 +12,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -139,18 +139,25 @@ function alive(pid: number): boolean {
   }
 }
 
+/** A fresh temporary directory; the caller removes it. */
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
 /**
  * Starts `redis-server --port P --save "" --appendonly no --daemonize yes --pidfile F` in a
  * temporary directory and waits until it answers PING.
  */
 export async function startRedisServer(options: StartRedisOptions = {}): Promise<RedisServer> {
   const port = options.port ?? (await freePort());
-  const dir = mkdtempSync(join(tmpdir(), `ringway-redis-${port}-`));
+  const dir = tempDir(`ringway-redis-${port}-`);
   const pidfile = join(dir, 'redis.pid');
   const url = `redis://127.0.0.1:${port}`;
   let pid = 0;
 
   const start = async () => {
+    // stop() removes the directory (it holds only the pid file and the log): recreate it.
+    mkdirSync(dir, { recursive: true });
     rmSync(pidfile, { force: true });
     const run = spawnSync(
       'redis-server',
@@ -190,11 +197,13 @@ export async function startRedisServer(options: StartRedisOptions = {}): Promise
   };
 
   const stop = async () => {
-    if (pid === 0 || !alive(pid)) return;
-    process.kill(pid, 'SIGKILL');
-    const deadline = Date.now() + 5_000;
-    while (alive(pid) && Date.now() < deadline) await sleep(10);
+    if (pid !== 0 && alive(pid)) {
+      process.kill(pid, 'SIGKILL');
+      const deadline = Date.now() + 5_000;
+      while (alive(pid) && Date.now() < deadline) await sleep(10);
+    }
     pid = 0;
+    rmSync(dir, { recursive: true, force: true });
   };
 
   await start();

@@ -4,8 +4,7 @@
  * without CROSSSLOT, and the change feed must work through both client kinds.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, describe } from 'vitest';
@@ -18,6 +17,7 @@ import {
   type RedisServer,
   startRedisCluster,
   startRedisServer,
+  tempDir,
 } from '../helpers/redis.js';
 import { run } from './contract.js';
 
@@ -47,7 +47,7 @@ describe.skipIf(!canStart)('redis cluster', () => {
 /** Starts a Sentinel watching `master`; returns its port and a stop function (by PID). */
 async function startSentinel(master: RedisServer): Promise<{ port: number; stop: () => void }> {
   const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), `ringway-sentinel-${port}-`));
+  const dir = tempDir(`ringway-sentinel-${port}-`);
   const conf = join(dir, 'sentinel.conf');
   const pidfile = join(dir, 'sentinel.pid');
   writeFileSync(
@@ -76,6 +76,7 @@ async function startSentinel(master: RedisServer): Promise<{ port: number; stop:
       try {
         process.kill(pid, 'SIGKILL');
       } catch {}
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
