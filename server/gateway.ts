@@ -1,20 +1,23 @@
 /**
- * The gateway: a Fastify server whose one catch-all route hands each request to the proxy.
+ * The gateway: a Fastify server whose requests go straight to the proxy.
  *
- * Why a catch-all and not one Fastify route per configured route: routes match on host and
- * headers as well as path, the first match in configuration order wins, and they change live
- * (the control plane swaps the table without a restart, which Fastify's router cannot undo).
- * So the route table is ours, compiled once per configuration and swapped atomically; Fastify
- * parses HTTP, assigns the request id, answers framework errors, and hands the raw request and
- * response to the proxy (`reply.hijack()`), which streams both bodies through undici. The
- * catch-all costs about 3 us of CPU per request over a bare `node:http` server (measured on
- * this machine; see the bench section of the README).
+ * Routes match on host and headers as well as path, the first match in configuration order
+ * wins, and they change live (the control plane swaps the table without a restart, which
+ * Fastify's router cannot undo), so the route table is the gateway's own, compiled once per
+ * configuration and swapped atomically. Fastify owns the HTTP server (created through
+ * `serverFactory`): listening, graceful close, connection reaping, and the answers to what
+ * Node's parser refuses. The server's request listener is the lean catch-all that hands the
+ * raw request and response to the proxy, which streams both bodies through undici; a Fastify
+ * catch-all route leads to the same handler, for `app.inject()`. Measured with
+ * `bench/gateway.bench.ts`, going through Fastify's per-request layer first (request and reply
+ * objects, router, hooks, then `reply.hijack()`) cost 5-10% more CPU per proxied request, for
+ * nothing it would do here.
  *
  * The admin API (registry, config, locks, metrics over HTTP) is a separate Fastify server on
  * its own port; this one never serves admin routes, whatever the path.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { STATUS_CODES } from 'node:http';
+import { createServer, STATUS_CODES } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { RetryBudget, resolveRetryBudgetOptions } from '../src/balancer/RetryBudget.js';
@@ -146,11 +149,15 @@ export class Gateway {
     this.app = Fastify({
       // No Fastify logger: with one, Fastify adds listeners and a child logger to every request.
       logger: false,
+      // Fastify owns the server; the server's listener is the proxy's fast path (see above).
+      serverFactory: (_fastifyHandler) => {
+        const server = createServer({ maxHeaderSize: proxy.maxHeaderSize }, (req, res) => this.#onRequest(req, res));
+        server.keepAliveTimeout = proxy.keepAliveTimeoutMs;
+        server.requestTimeout = proxy.requestTimeoutMs;
+        return server;
+      },
       genReqId: (req) => requestIdFor(req.headers[proxy.requestIdHeader]),
       requestIdHeader: false,
-      http: { maxHeaderSize: proxy.maxHeaderSize },
-      keepAliveTimeout: proxy.keepAliveTimeoutMs,
-      requestTimeout: proxy.requestTimeoutMs,
       return503OnClosing: false,
       forceCloseConnections: 'idle',
       clientErrorHandler: (err, socket) => this.#clientError(err, socket),
@@ -195,13 +202,7 @@ export class Gateway {
     this.app.addContentTypeParser('*', (_request, _payload, done) => done(null));
     const handler = (request: FastifyRequest, reply: FastifyReply): void => {
       reply.hijack();
-      try {
-        this.#handle(request.raw, reply.raw, request.id);
-      } catch (err) {
-        // A bug of the gateway: say so in the log, answer 500 in the usual form.
-        log.error({ err, reqId: request.id }, 'gateway error');
-        this.#reject(reply.raw, 'ERR_INTERNAL', 'the gateway failed; see its log', request.id, undefined, true);
-      }
+      this.#guarded(request.raw, reply.raw, request.id);
     };
     this.app.setNotFoundHandler(handler);
     this.app.route({ method: this.app.supportedMethods.filter((m) => m !== 'CONNECT'), url: '*', handler });
@@ -271,6 +272,21 @@ export class Gateway {
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     this.log.info({ address: address.address, port: address.port }, `listening at http://${host}:${address.port}`);
     return address;
+  }
+
+  /** The server's request listener: the proxy's fast path. */
+  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.#guarded(req, res, requestIdFor(req.headers[this.#shared.proxy.requestIdHeader]));
+  }
+
+  #guarded(req: IncomingMessage, res: ServerResponse, requestId: string): void {
+    try {
+      this.#handle(req, res, requestId);
+    } catch (err) {
+      // A bug of the gateway: say so in the log, answer 500 in the usual form.
+      this.log.error({ err, reqId: requestId }, 'gateway error');
+      this.#reject(res, 'ERR_INTERNAL', 'the gateway failed; see its log', requestId, undefined, true);
+    }
   }
 
   /** Answers a request refused before proxying. */

@@ -21,6 +21,7 @@
  * only before the route's deadline (`timeoutMs`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { Balancer } from '../../src/balancer/Balancer.js';
 import type { Lease } from '../../src/balancer/Lease.js';
@@ -86,6 +87,11 @@ export class Try implements Dispatcher.DispatchHandler, Timed {
   abandoned = false;
   /** Response status, once headers came. */
   status = 0;
+  /** The response's Content-Length (-1: none), and body bytes relayed so far. */
+  contentLength = -1;
+  received = 0;
+  /** Whether the client's response was ended with the last body chunk. */
+  ended = false;
   latencyMs = 0;
   /** Slot in the deadline queue (-1: none). */
   slot = -1;
@@ -143,11 +149,26 @@ function onTryTimeout(t: Try): void {
   t.request.onTimeout(t);
 }
 
-/** The request a response belongs to, for the one shared 'close' listener (no closure per request). */
-const kRequest = Symbol('ringway.proxyRequest');
+/**
+ * Client disconnects are watched per connection, not per request: one 'close' listener on
+ * each client socket (added with its first request) and the socket's requests in flight
+ * beside it, usually one (a Set only when a client pipelines). A keep-alive connection then
+ * costs one listener for all its requests instead of an add and an emit per request.
+ */
+const kActive = Symbol('ringway.activeRequests');
+const kWatched = Symbol('ringway.watched');
 
-function onResponseClose(this: ServerResponse): void {
-  (this as ServerResponse & { [kRequest]?: ProxyRequest })[kRequest]?.clientClosed();
+type WatchedSocket = Socket & {
+  [kActive]?: ProxyRequest | Set<ProxyRequest> | undefined;
+  [kWatched]?: boolean;
+};
+
+function onClientSocketClose(this: WatchedSocket): void {
+  const active = this[kActive];
+  this[kActive] = undefined;
+  if (active === undefined) return;
+  if (active instanceof Set) for (const r of active) r.clientClosed();
+  else active.clientClosed();
 }
 
 /** One request through the proxy. */
@@ -204,8 +225,15 @@ export class ProxyRequest {
 
   /** Starts the first try. */
   start(): void {
-    (this.res as ServerResponse & { [kRequest]?: ProxyRequest })[kRequest] = this;
-    this.res.on('close', onResponseClose);
+    const socket = this.req.socket as WatchedSocket;
+    if (socket[kWatched] !== true) {
+      socket[kWatched] = true;
+      socket.once('close', onClientSocketClose);
+    }
+    const active = socket[kActive];
+    if (active === undefined) socket[kActive] = this;
+    else if (active instanceof Set) active.add(this);
+    else socket[kActive] = new Set([active, this]);
     this.#try();
   }
 
@@ -322,7 +350,7 @@ export class ProxyRequest {
     if (res.destroyed) return false;
     const proxy = this.shared.proxy;
     try {
-      res.writeHead(status, forwardResponseHeaders(raw, proxy.requestIdHeader, this.requestId, proxy.via));
+      res.writeHead(status, forwardResponseHeaders(raw, proxy.requestIdHeader, this.requestId, proxy.via, t));
     } catch (err) {
       // A header Node refuses to send (invalid bytes from the upstream).
       t.abandoned = true;
@@ -340,6 +368,13 @@ export class ProxyRequest {
   onData(t: Try, chunk: Buffer): boolean {
     const res = this.res;
     if (t.state !== RESPONDING || res.destroyed) return true;
+    t.received += chunk.length;
+    if (t.received === t.contentLength) {
+      // The last bytes of a sized body: one `end` writes them and finishes the response.
+      t.ended = true;
+      res.end(chunk);
+      return true;
+    }
     if (res.write(chunk)) return true;
     // Backpressure: the client reads slower than the upstream sends; undici pauses the socket.
     res.once('drain', t.resume as () => void);
@@ -348,7 +383,7 @@ export class ProxyRequest {
 
   onComplete(t: Try): void {
     this.#endTry(t, t.status < 500);
-    this.res.end();
+    if (!t.ended) this.res.end();
     this.#finish();
   }
 
@@ -439,6 +474,15 @@ export class ProxyRequest {
   #finish(): void {
     if (this.done) return;
     this.done = true;
+    const socket = this.req.socket as WatchedSocket | null;
+    if (socket !== null) {
+      const active = socket[kActive];
+      if (active === this) socket[kActive] = undefined;
+      else if (active instanceof Set) {
+        active.delete(this);
+        if (active.size === 0) socket[kActive] = undefined;
+      }
+    }
     this.shared.finished(this);
   }
 }

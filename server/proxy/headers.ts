@@ -127,6 +127,12 @@ function dropNamed(headers: string[], tokens: Set<string>): string[] {
 /** Headers a `Connection` header may not remove: their meaning is end-to-end or the gateway's. */
 const PROTECTED: ReadonlySet<string> = new Set(['host', 'content-length', 'content-type']);
 
+/** What the response headers say that the proxy uses (written by {@link forwardResponseHeaders}). */
+export interface ResponseFacts {
+  /** The response's `Content-Length`, or -1 when it has none. */
+  contentLength: number;
+}
+
 /**
  * The headers to send back to the client from undici's raw response headers: hop-by-hop
  * ones and those `Connection` names removed, the upstream's request id header replaced by
@@ -137,6 +143,7 @@ export function forwardResponseHeaders(
   requestIdHeader: string,
   requestId: string,
   via: string | undefined,
+  facts?: ResponseFacts,
 ): string[] {
   const out: string[] = [];
   let named: string[] | undefined;
@@ -145,6 +152,7 @@ export function forwardResponseHeaders(
     const name = (raw[i] as Buffer).toString('latin1');
     const value = (raw[i + 1] as Buffer).toString('latin1');
     const lower = name.toLowerCase();
+    if (lower === 'content-length' && facts !== undefined) facts.contentLength = Number(value);
     if (lower === 'connection') {
       if (named === undefined) named = [value];
       else named.push(value);

@@ -316,3 +316,23 @@ describe('gateway: hash keys and response kinds', () => {
     expect(await empty.text()).toBe('');
   });
 });
+
+describe('gateway: through Fastify', () => {
+  it('app.inject() reaches the same proxy handler as the server', async () => {
+    const up = await startUpstream(echo('injected'));
+    const gw = await startGateway({
+      routes: [{ match: { prefix: '/' }, service: 's' }],
+      services: { s: { static: [up.url] } },
+    });
+    try {
+      const res = await gw.gateway.app.inject({ method: 'GET', url: '/x?y=1' });
+      expect(res.statusCode).toBe(200);
+      expect((JSON.parse(res.body) as Echo).url).toBe('/x?y=1');
+      const missing = await gw.gateway.app.inject({ method: 'GET', url: '/%zz' });
+      expect(missing.statusCode).toBe(400);
+    } finally {
+      await gw.close();
+      await up.close();
+    }
+  });
+});
