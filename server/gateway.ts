@@ -33,7 +33,7 @@ import { Logger, type LogLevel } from './log.js';
 import { GatewayMetrics } from './metrics/GatewayMetrics.js';
 import { DeadlineQueue } from './proxy/DeadlineQueue.js';
 import { hashKeyOf } from './proxy/hashKey.js';
-import { forwardRequestHeaders } from './proxy/headers.js';
+import { type ForwardContext, forwardRequestHeaders } from './proxy/headers.js';
 import { ProxyRequest, type ProxyShared, type RouteRuntime, type Try } from './proxy/ProxyRequest.js';
 import { RequestBody } from './proxy/RequestBody.js';
 import { requestIdFor } from './proxy/requestId.js';
@@ -125,6 +125,15 @@ export class Gateway {
   readonly #listenPort: number;
   readonly #listenHost: string;
   #demo: DemoUpstreams | undefined;
+  readonly #forwardCtx: { -readonly [K in keyof ForwardContext]: ForwardContext[K] } = {
+    clientIp: '',
+    proto: 'http',
+    requestId: '',
+    requestIdHeader: 'x-request-id',
+    preserveHost: false,
+    appendForwardedFor: true,
+    via: undefined,
+  };
 
   /** Prefer {@link createGateway}, which also starts demo upstreams. */
   constructor(options: GatewayOptions) {
@@ -388,15 +397,16 @@ export class Gateway {
     if (res.destroyed) return;
     const route = rt.route;
     const proxy = this.#shared.proxy;
-    const headers = forwardRequestHeaders(req.rawHeaders, {
-      clientIp,
-      proto: (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http',
-      requestId,
-      requestIdHeader: proxy.requestIdHeader,
-      preserveHost: route.preserveHost,
-      appendForwardedFor: proxy.xForwardedFor === 'append',
-      via: proxy.via,
-    });
+    // One context object, refilled per request (the call is synchronous): no allocation.
+    const ctx = this.#forwardCtx;
+    ctx.clientIp = clientIp;
+    ctx.proto = (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
+    ctx.requestId = requestId;
+    ctx.requestIdHeader = proxy.requestIdHeader;
+    ctx.preserveHost = route.preserveHost;
+    ctx.appendForwardedFor = proxy.xForwardedFor === 'append';
+    ctx.via = proxy.via;
+    const headers = forwardRequestHeaders(req.rawHeaders, ctx);
     let body: RequestBody | undefined;
     if (hasBody) {
       const policy = route.retries;
