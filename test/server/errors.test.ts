@@ -18,9 +18,10 @@ describe('gateway error catalogue', () => {
 
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
   const start = readme.indexOf('<!-- gateway-errors:start -->');
-  it.skipIf(start === -1)('the README lists every gateway code with its status, and nothing else', () => {
+  it('the README lists every gateway code with its status, and nothing else', () => {
+    expect(start, 'README has the gateway-errors table').toBeGreaterThan(-1);
     const section = readme.slice(start, readme.indexOf('<!-- gateway-errors:end -->'));
-    const rows = [...section.matchAll(/^\| `(ERR_[A-Z_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1], Number(m[2])]);
+    const rows = [...section.matchAll(/^\| `(ERR_[A-Z_]+)`\s*\| (\d{3})\s*\|/gm)].map((m) => [m[1], Number(m[2])]);
     expect(Object.fromEntries(rows)).toEqual(
       Object.fromEntries(Object.entries(GATEWAY_ERRORS).map(([code, e]) => [code, e.status])),
     );
