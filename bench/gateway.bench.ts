@@ -8,7 +8,9 @@
  * - ringway: `ringway gateway` with p2c, outlier detection and metrics on (the defaults);
  * - reply-from: Fastify 5 + @fastify/reply-from, a catch-all route;
  * - fast-gateway: fast-gateway 5 with one route;
- * - nginx: one worker, keep-alive to the upstream (only when Debian's nginx is installed).
+ * - nginx: one worker, keep-alive to the upstream (only when Debian's nginx is installed);
+ * - bare undici: node:http + undici `Pool.dispatch` with nothing else, the floor for a Node
+ *   proxy (no routing, request ids, retries, balancing or metrics), to show what the features cost.
  *
  * The load generator (wrk, else autocannon) is pinned to core 0 and every server to core 1
  * (taskset), so that the peers share the same budget; rounds are interleaved (each round runs
@@ -44,7 +46,13 @@ const CONNECTIONS = Number(args.connections);
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 const UPSTREAM_PORT = 19_001;
-const PORTS = { ringway: 19_010, 'reply-from': 19_011, 'fast-gateway': 19_012, nginx: 19_013 } as const;
+const PORTS = {
+  ringway: 19_010,
+  'reply-from': 19_011,
+  'fast-gateway': 19_012,
+  nginx: 19_013,
+  'bare undici': 19_014,
+} as const;
 const PATH = '/api/hello';
 
 function have(tool: string): boolean {
@@ -119,6 +127,36 @@ const FAST_GATEWAY_CODE = `
 import gateway from 'fast-gateway';
 const server = gateway({ routes: [{ prefix: '/api', prefixRewrite: '/api', target: 'http://127.0.0.1:${UPSTREAM_PORT}' }] });
 await server.start(${PORTS['fast-gateway']}, '127.0.0.1');
+`;
+
+// The floor for a Node proxy: node:http in front, undici's Pool.dispatch behind, hop-by-hop
+// headers dropped, nothing else (no routing, ids, retries, balancing or metrics).
+const BARE_CODE = `
+import http from 'node:http';
+import { Pool } from 'undici';
+const pool = new Pool('http://127.0.0.1:${UPSTREAM_PORT}', { connections: 128, pipelining: 1 });
+const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection', 'host']);
+http.createServer((req, res) => {
+  const raw = req.rawHeaders, headers = [];
+  for (let i = 0; i < raw.length; i += 2) if (!HOP.has(raw[i].toLowerCase())) headers.push(raw[i], raw[i + 1]);
+  headers.push('x-forwarded-for', req.socket.remoteAddress);
+  pool.dispatch({ path: req.url, method: req.method, headers, body: null }, {
+    onConnect() {},
+    onHeaders(status, rh, resume) {
+      const out = [];
+      for (let i = 0; i < rh.length; i += 2) {
+        const k = rh[i].toString('latin1');
+        if (!HOP.has(k.toLowerCase())) out.push(k, rh[i + 1].toString('latin1'));
+      }
+      res.writeHead(status, out);
+      this.resume = resume;
+      return true;
+    },
+    onData(chunk) { if (res.write(chunk)) return true; res.once('drain', this.resume); return false; },
+    onComplete() { res.end(); },
+    onError() { if (!res.headersSent) res.writeHead(502); res.end(); },
+  });
+}).listen(${PORTS['bare undici']}, '127.0.0.1');
 `;
 
 interface Peer {
@@ -352,6 +390,7 @@ async function main(): Promise<void> {
     nodePeer('reply-from', REPLY_FROM_CODE, '@fastify/reply-from'),
     nodePeer('fast-gateway', FAST_GATEWAY_CODE, 'fast-gateway'),
     nginxPeer(),
+    nodePeer('bare undici', BARE_CODE, 'undici'),
   ];
   const live: { name: string; port: number; pids: () => number[] }[] = [
     { name: 'direct', port: UPSTREAM_PORT, pids: () => [upstream.pid as number] },
