@@ -253,16 +253,26 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     logLevel: level,
   });
   const log = gateway.log;
+  let address: Awaited<ReturnType<Gateway['listen']>>;
   try {
-    await gateway.listen();
+    address = await gateway.listen();
   } catch (err) {
     log.error({ err }, 'cannot listen');
     await gateway.close();
     await store?.close();
     return 1;
   }
+  // With demo upstreams, say what to try.
+  const demoRoute =
+    config.demo === undefined ? undefined : config.routes.find((r) => r.service === config.demo?.service);
+  const host = address.address.includes(':') ? `[${address.address}]` : address.address;
   log.info(
-    { routes: config.routes.length, services: [...config.services.keys()], store: store?.kind ?? 'memory' },
+    {
+      routes: config.routes.length,
+      services: [...config.services.keys()],
+      store: store?.kind ?? 'memory',
+      ...(demoRoute === undefined ? {} : { try: `curl http://${host}:${address.port}${demoRoute.prefix}` }),
+    },
     'ringway gateway ready',
   );
   let stopping = false;
