@@ -25,6 +25,8 @@ describe('npm pack', () => {
     const paths = info.files.map((f) => f.path);
     expect(paths).toContain('dist/src/index.js');
     expect(paths).toContain('dist/src/index.d.ts');
+    expect(paths).toContain('dist/server/index.js');
+    expect(paths).toContain('dist/server/cli.js');
     expect(paths.some((p) => p.startsWith('test/') || p.startsWith('assembly/'))).toBe(false);
 
     const app = join(work, 'app');
@@ -35,6 +37,8 @@ describe('npm pack', () => {
     writeFileSync(
       join(app, 'main.mjs'),
       `import { HashRing, RingwayError } from 'ringway';
+import { createGateway } from 'ringway/gateway';
+if (typeof createGateway !== 'function') throw new Error('ringway/gateway has no createGateway');
 const ring = new HashRing({ nodes: ['a', 'b', 'c'] });
 let code;
 try { new HashRing({ vnodes: 0 }); } catch (err) { code = err instanceof RingwayError && err.code; }
