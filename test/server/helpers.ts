@@ -4,7 +4,7 @@
  * well-behaved client would never send.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import {
   createServer,
   request as httpRequest,
@@ -16,6 +16,7 @@ import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll } from 'vitest';
 import { resolveGatewayConfig } from '../../server/config/GatewayConfig.js';
 import { createGateway, type Gateway, type GatewayOptions } from '../../server/gateway.js';
 
@@ -232,9 +233,16 @@ export function rssOf(pid: number): number {
   return kb * 1024;
 }
 
+const configDirs: string[] = [];
+// Removed after the test file that wrote them (the gateway processes read them at start).
+afterAll(() => {
+  for (const dir of configDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
 /** Writes a configuration to a temporary file and returns its path. */
 export function configFile(config: unknown): string {
   const dir = mkdtempSync(join(tmpdir(), 'ringway-gw-'));
+  configDirs.push(dir);
   const file = join(dir, 'gateway.json');
   writeFileSync(file, JSON.stringify(config));
   return file;

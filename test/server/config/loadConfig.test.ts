@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -170,6 +170,7 @@ describe('gateway configuration', () => {
     await expect(loadGatewayConfig(join(dir, 'missing.yaml'))).rejects.toThrow(
       /missing.yaml: cannot be read: does not exist/,
     );
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('the example configuration is valid', async () => {
