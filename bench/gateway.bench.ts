@@ -21,7 +21,7 @@
  * A peer whose tool or package is missing is skipped and listed as such.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { machine, writeResults } from './harness.js';
 
+/** Config and pid files of the peers; removed when the bench exits. */
+const benchTmp = mkdtempSync(join(tmpdir(), 'ringway-bench-'));
+process.on('exit', () => rmSync(benchTmp, { recursive: true, force: true }));
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const { values: args } = parseArgs({
   options: {
@@ -183,7 +186,7 @@ function ringwayPeer(): Peer {
     name: 'ringway',
     port: PORTS.ringway,
     async start() {
-      const dir = mkdtempSync(join(tmpdir(), 'ringway-bench-'));
+      const dir = mkdtempSync(join(benchTmp, 'ringway-'));
       const config = join(dir, 'gateway.yaml');
       writeFileSync(
         config,
@@ -230,7 +233,7 @@ function nginxPeer(): Peer {
     async start() {
       const bin = ['nginx', '/usr/sbin/nginx'].find((b) => have(b) || existsSync(b));
       if (bin === undefined) return 'nginx is not installed (apt-get install nginx-light)';
-      const dir = mkdtempSync(join(tmpdir(), 'ringway-nginx-'));
+      const dir = mkdtempSync(join(benchTmp, 'nginx-'));
       const pidFile = join(dir, 'nginx.pid');
       writeFileSync(
         join(dir, 'nginx.conf'),
