@@ -19,8 +19,10 @@
  * const watch = config.watch('gateway.', (change) => apply(change.key, change.value));
  * ```
  */
+
 import { NotFoundError, StoreUnavailableError, VersionConflictError } from '../errors.js';
 import type { ConfigWriteResult, StoredConfigChange, StoredConfigEntry } from '../store/ConfigStorage.js';
+import { OutageTracker } from '../store/OutageTracker.js';
 import { checkInt, checkObject } from '../validate.js';
 import {
   type ConfigOptions,
@@ -134,12 +136,10 @@ export class ConfigCenter {
   /** Namespace -> key -> last known live entry (null: known absent). */
   readonly #cache = new Map<string, Map<string, StoredConfigEntry | null>>();
   readonly #watchers = new Set<ConfigWatcher>();
-  readonly #failures = new Map<string, unknown>();
+  readonly #outage = new OutageTracker((change) => this.#emit(change));
   readonly #listeners = new Set<(event: ConfigEvent) => void>();
   readonly #watcherHost: WatcherHost;
   readonly #offRestart: () => void;
-  #degradedSince: number | undefined;
-  #lastError: unknown;
   #closed = false;
 
   /**
@@ -167,7 +167,7 @@ export class ConfigCenter {
 
   /** True while some store call fails (reads then come from the last known values). */
   get degraded(): boolean {
-    return this.#failures.size > 0;
+    return this.#outage.degraded;
   }
 
   /**
@@ -398,8 +398,8 @@ export class ConfigCenter {
   health(): ConfigHealth {
     return {
       degraded: this.degraded,
-      since: this.#degradedSince,
-      lastError: this.degraded ? this.#lastError : undefined,
+      since: this.#outage.since,
+      lastError: this.#outage.lastError,
       watches: [...this.#watchers].map((w) => ({
         namespace: w.namespace,
         prefix: w.prefix,
@@ -514,19 +514,9 @@ export class ConfigCenter {
   }
 
   #report(source: string, error: unknown): void {
-    if (error === undefined) {
-      if (!this.#failures.delete(source) || this.#failures.size > 0) return;
-      this.#degradedSince = undefined;
-      this.#emit({ type: 'recovered' });
-      return;
-    }
-    if (!(error instanceof StoreUnavailableError)) return;
-    const was = this.#failures.size > 0;
-    this.#failures.set(source, error);
-    this.#lastError = error;
-    if (was) return;
-    this.#degradedSince = Date.now();
-    this.#emit({ type: 'degraded', source, error });
+    // Only an unreachable store degrades the center; other errors are the caller's.
+    if (error !== undefined && !(error instanceof StoreUnavailableError)) return;
+    this.#outage.report(source, error);
   }
 
   #emit(event: ConfigEvent): void {

@@ -22,7 +22,9 @@
  * await registry.close();
  * ```
  */
+
 import { InvalidOptionError, StoreUnavailableError } from '../errors.js';
+import { OutageTracker } from '../store/OutageTracker.js';
 import type { RegistryLimits, RenewStatus } from '../store/RegistryStorage.js';
 import { checkObject } from '../validate.js';
 import { Registration, type RegistrationHost } from './Registration.js';
@@ -116,11 +118,9 @@ export class ServiceRegistry {
   readonly #limits: RegistryLimits;
   readonly #views = new Map<string, ServiceView>();
   readonly #registrations = new Set<Registration>();
-  readonly #failures = new Map<string, unknown>();
+  readonly #outage = new OutageTracker((change) => this.#emit(change));
   readonly #listeners = new Set<(event: RegistryEvent) => void>();
   readonly #offRestart: () => void;
-  #degradedSince: number | undefined;
-  #lastError: unknown;
   #lastServices: string[] | undefined;
   #closed = false;
   readonly #viewHost: ViewHost;
@@ -170,7 +170,7 @@ export class ServiceRegistry {
 
   /** True while some store call fails (lookups then come from the last known state). */
   get degraded(): boolean {
-    return this.#failures.size > 0;
+    return this.#outage.degraded;
   }
 
   /**
@@ -286,8 +286,8 @@ export class ServiceRegistry {
   health(): RegistryHealth {
     return {
       degraded: this.degraded,
-      since: this.#degradedSince,
-      lastError: this.degraded ? this.#lastError : undefined,
+      since: this.#outage.since,
+      lastError: this.#outage.lastError,
       services: [...this.#views.values()].map((view) => ({
         service: view.service,
         loaded: view.loaded,
@@ -362,18 +362,7 @@ export class ServiceRegistry {
   }
 
   #report(source: string, error: unknown): void {
-    if (error === undefined) {
-      if (!this.#failures.delete(source) || this.#failures.size > 0) return;
-      this.#degradedSince = undefined;
-      this.#emit({ type: 'recovered' });
-      return;
-    }
-    const was = this.#failures.size > 0;
-    this.#failures.set(source, error);
-    this.#lastError = error;
-    if (was) return;
-    this.#degradedSince = Date.now();
-    this.#emit({ type: 'degraded', source, error });
+    this.#outage.report(source, error);
   }
 
   #emit(event: RegistryEvent): void {
