@@ -1,5 +1,5 @@
 /**
- * The gateway's HTTP error catalogue: every error the proxy answers with has a stable `code`,
+ * The gateway's HTTP error catalogue: every error the proxy and the admin API answer with has a stable `code`,
  * one HTTP status and a JSON body `{ "error": { "code", "message", "requestId" } }`, plus the
  * request id in `X-Request-Id`. Answers are written straight to Node's `ServerResponse`
  * (the proxy path never builds a Fastify reply), in this one place.
@@ -12,11 +12,24 @@ export const GATEWAY_ERRORS = {
     status: 400,
     meaning: 'The request is malformed: bad path (dot segments, encoded slashes), bad framing or header bytes.',
   },
+  ERR_INVALID: {
+    status: 400,
+    meaning: 'Admin API: a body, parameter or query field fails its schema or is unknown; the message names the field.',
+  },
+  ERR_UNAUTHORIZED: {
+    status: 401,
+    meaning: 'Admin API: the `Authorization: Bearer <token>` header is missing or holds another token.',
+  },
   ERR_NO_ROUTE: { status: 404, meaning: 'No route matches the request (path prefix, host, method and headers).' },
+  ERR_NOT_FOUND: { status: 404, meaning: 'Admin API: no such endpoint, service or instance.' },
   ERR_REQUEST_TIMEOUT: { status: 408, meaning: 'The client did not send the whole request in time.' },
   ERR_BODY_TOO_LARGE: {
     status: 413,
     meaning: "The request body is larger than the route's `bodyLimit` (1 MiB by default).",
+  },
+  ERR_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    meaning: 'Admin API: the request body is not `application/json`.',
   },
   ERR_RATE_LIMITED: {
     status: 429,
@@ -31,6 +44,10 @@ export const GATEWAY_ERRORS = {
   ERR_NO_ENDPOINT: {
     status: 503,
     meaning: 'No healthy instance of the service can take the request (answered at once, not after a wait).',
+  },
+  ERR_UNAVAILABLE: {
+    status: 503,
+    meaning: 'Admin API: the store cannot be reached (and nothing cached can answer), or the gateway is not ready.',
   },
   ERR_UPSTREAM_TIMEOUT: {
     status: 504,

@@ -26,6 +26,7 @@ import { ServiceRegistry } from '../src/registry/ServiceRegistry.js';
 import { memoryStore } from '../src/store/memory/MemoryStore.js';
 import { RedisStore } from '../src/store/redis/RedisStore.js';
 import type { Store } from '../src/store/Store.js';
+import { type AdminOptions, AdminServer } from './admin/AdminServer.js';
 import { IDEMPOTENT_METHODS, type ResolvedGatewayConfig, type ResolvedRoute } from './config/GatewayConfig.js';
 import { type DemoUpstreams, startDemoUpstreams } from './demo/demoUpstreams.js';
 import { errorBody, GATEWAY_ERRORS, type GatewayErrorCode, sendError } from './errors.js';
@@ -75,6 +76,12 @@ export interface GatewayOptions {
   metrics?: GatewayMetrics | false;
   /** Rate limiter. @default Redis buckets on a Redis store, else in-process buckets */
   rateLimiter?: RateLimiter;
+  /**
+   * Serve the admin API (registry over HTTP, `/metrics`, `/healthz`, `/readyz`) on its own
+   * port, started by `listen()` and closed by `close()`. The CLI always serves it.
+   * @default no admin API
+   */
+  admin?: AdminOptions;
 }
 
 /** A route table with each route's runtime, swapped as one. */
@@ -113,6 +120,8 @@ export class Gateway {
   readonly log: Logger;
   /** The service registry (registry-backed services, demo instances, the admin API). */
   readonly registry: ServiceRegistry;
+  /** The admin API, when `options.admin` asked for it. */
+  readonly admin: AdminServer | undefined;
   #compiled: Compiled;
   #inFlight = 0;
   #draining = false;
@@ -205,6 +214,7 @@ export class Gateway {
       invalidInstance: (service, id, reason) => log.warn({ service, instance: id, reason }, 'instance refused'),
     });
     this.#compiled = this.#compile(config);
+    this.admin = options.admin === undefined ? undefined : new AdminServer(this, options.admin);
 
     // Bodies stay unread: the proxy streams them. No parser, no buffering, no JSON.
     this.app.removeAllContentTypeParsers();
@@ -280,6 +290,12 @@ export class Gateway {
     const address = this.app.server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     this.log.info({ address: address.address, port: address.port }, `listening at http://${host}:${address.port}`);
+    try {
+      await this.admin?.listen();
+    } catch (err) {
+      await this.app.close();
+      throw err;
+    }
     return address;
   }
 
@@ -477,6 +493,7 @@ export class Gateway {
   async #shutdown(): Promise<void> {
     this.#draining = true;
     const server = this.app.server;
+    const adminClosed = this.admin?.close();
     const appClosed = this.app.close();
     if (this.#inFlight > 0) {
       const drainMs = this.#compiled.config.proxy.drainTimeoutMs;
@@ -490,6 +507,7 @@ export class Gateway {
     }
     server.closeAllConnections();
     await appClosed;
+    await adminClosed;
     this.upstreams.close();
     this.rateLimiter.close();
     await this.pools.close(this.#inFlight > 0);

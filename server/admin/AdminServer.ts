@@ -1,0 +1,372 @@
+/**
+ * The admin API: a Fastify server of its own, on its own port (127.0.0.1:9080 by default),
+ * so the proxy port never serves it whatever the path. Every endpoint but `/healthz` and
+ * `/readyz` wants `Authorization: Bearer <token>`; every body, parameter and query string is
+ * validated by the JSON schemas in `schemas.ts`; every error has the gateway's JSON shape
+ * `{ "error": { "code", "message", "requestId" } }` (plus `field` when one is at fault).
+ *
+ * Registry over HTTP: a service in any language registers and heartbeats with
+ * `PUT /v1/services/:service/instances/:id` (each PUT extends the lease by `ttlMs`; stop
+ * sending them and the instance expires), leaves with `DELETE`, and reads with
+ * `GET /v1/services/:service`, which is a blocking query with `?index=N&wait=30s`.
+ */
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import { InvalidOptionError, StoreUnavailableError } from '../../src/errors.js';
+import { checkRegistration, encodeRecord, type ServiceInstance } from '../../src/registry/ServiceInstance.js';
+import { checkInt } from '../../src/validate.js';
+import type { GatewayErrorCode } from '../errors.js';
+import { GATEWAY_ERRORS } from '../errors.js';
+import type { Gateway } from '../gateway.js';
+import { requestIdFor } from '../proxy/requestId.js';
+import { awaitIndex, DEFAULT_WAIT_MS, parseWait } from './blocking.js';
+import { INSTANCE_PARAMS, INSTANCES_QUERY, NO_QUERY, REGISTRATION_BODY, SERVICE_PARAMS } from './schemas.js';
+import { checkToken, generateToken, TokenCheck } from './token.js';
+
+/** Options of the admin API. */
+export interface AdminOptions {
+  /** Port (0: a free one). @default 9080 */
+  port?: number;
+  /** Address to bind. @default '127.0.0.1' */
+  host?: string;
+  /**
+   * The bearer token clients must send (16 to 1024 printable ASCII characters).
+   * @default a random token; read it from `AdminServer.token` and print it once
+   */
+  token?: string;
+  /** Largest request body, in bytes. @default 65_536 */
+  bodyLimit?: number;
+}
+
+/** Default admin port. */
+export const DEFAULT_ADMIN_PORT = 9080;
+/** Default admin address: loopback only. */
+export const DEFAULT_ADMIN_HOST = '127.0.0.1';
+/** Default largest admin request body. */
+export const DEFAULT_ADMIN_BODY_LIMIT = 65_536;
+
+/** Header carrying a service's registry index (Consul's is `X-Consul-Index`). */
+export const INDEX_HEADER = 'x-ringway-index';
+
+/** How long `/readyz` waits for the store before calling it unreachable. */
+const STORE_PROBE_MS = 1_000;
+
+interface ServiceParams {
+  service: string;
+}
+interface InstanceParams extends ServiceParams {
+  id: string;
+}
+interface RegistrationBody {
+  address: string;
+  weight?: number;
+  tags?: string[];
+  meta?: Record<string, string>;
+  zone?: string;
+  healthy?: boolean;
+  ttlMs?: number;
+}
+interface InstancesQuery {
+  index?: string;
+  wait?: string;
+  healthy?: 'true' | 'false';
+}
+
+/** Sends an error in the gateway's JSON shape. */
+function fail(reply: FastifyReply, code: GatewayErrorCode, message: string, field?: string): FastifyReply {
+  return reply
+    .code(GATEWAY_ERRORS[code].status)
+    .header('cache-control', 'no-store')
+    .send({ error: { code, message, requestId: reply.request.id, ...(field === undefined ? {} : { field }) } });
+}
+
+/** A schema validation error as a field path (`body.ttlMs`) and a message naming it. */
+function describeValidation(err: FastifyError): { field: string; message: string } {
+  const v = err.validation?.[0];
+  const context = err.validationContext ?? 'request';
+  if (v === undefined) return { field: context, message: err.message };
+  const base = context + v.instancePath.replaceAll('/', '.');
+  const params = v.params as Record<string, unknown>;
+  if (v.keyword === 'additionalProperties') {
+    const field = `${base}.${String(params.additionalProperty)}`;
+    return { field, message: `${field} is not a known field` };
+  }
+  if (v.keyword === 'required') {
+    const field = `${base}.${String(params.missingProperty)}`;
+    return { field, message: `${field} is required` };
+  }
+  return { field: base, message: `${base} ${v.message ?? 'is invalid'}` };
+}
+
+/** The instance as the API shows it. */
+function instanceJson(i: ServiceInstance): Record<string, unknown> {
+  return {
+    id: i.id,
+    address: i.address,
+    weight: i.weight,
+    tags: i.tags,
+    meta: i.meta,
+    ...(i.zone === undefined ? {} : { zone: i.zone }),
+    healthy: i.healthy,
+    ttlMs: i.ttlMs,
+    lastSeen: i.lastSeen,
+    epoch: i.epoch,
+  };
+}
+
+/** The admin API of one gateway; see the module comment. */
+export class AdminServer {
+  /** The Fastify app (`app.inject()` works without listening). */
+  readonly app: FastifyInstance;
+  /** The bearer token. */
+  readonly token: string;
+  /** Whether the token was generated (the CLI then prints it once). */
+  readonly generatedToken: boolean;
+  readonly #gateway: Gateway;
+  readonly #port: number;
+  readonly #host: string;
+  readonly #check: TokenCheck;
+  /** Aborts the blocking queries waiting now, at close. */
+  readonly #closing = new AbortController();
+
+  /**
+   * @throws {InvalidOptionError} for a bad option, naming it.
+   */
+  constructor(gateway: Gateway, options: AdminOptions = {}) {
+    this.#gateway = gateway;
+    this.#port = options.port === undefined ? DEFAULT_ADMIN_PORT : checkInt('admin.port', options.port, 0, 65_535);
+    this.#host = options.host ?? DEFAULT_ADMIN_HOST;
+    const bodyLimit =
+      options.bodyLimit === undefined
+        ? DEFAULT_ADMIN_BODY_LIMIT
+        : checkInt('admin.bodyLimit', options.bodyLimit, 1, 16 * 1024 * 1024);
+    this.generatedToken = options.token === undefined;
+    this.token = options.token === undefined ? generateToken() : checkToken('admin.token', options.token);
+    this.#check = new TokenCheck(this.token);
+    this.app = Fastify({
+      logger: false,
+      bodyLimit,
+      genReqId: (req) => requestIdFor(req.headers['x-request-id']),
+      requestIdHeader: false,
+      return503OnClosing: false,
+      forceCloseConnections: true,
+      ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+    });
+    this.#routes();
+  }
+
+  /** Starts listening; resolves with the address. */
+  async listen(): Promise<AddressInfo> {
+    await this.app.listen({ port: this.#port, host: this.#host });
+    const address = this.app.server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    this.#gateway.log.info(
+      { address: address.address, port: address.port },
+      `admin API listening at http://${host}:${address.port}`,
+    );
+    return address;
+  }
+
+  /** Ends the blocking queries waiting now (they answer with what they have) and closes the server. */
+  async close(): Promise<void> {
+    this.#closing.abort();
+    await this.app.close();
+  }
+
+  #routes(): void {
+    const app = this.app;
+    const gateway = this.#gateway;
+    const registry = gateway.registry;
+    const limits = { logLimit: registry.options.logLimit, tombstoneMs: registry.options.tombstoneMs };
+
+    app.addHook('onRequest', async (request, reply) => {
+      reply.header('x-request-id', request.id);
+      const config = request.routeOptions.config as { public?: boolean } | undefined;
+      if (config?.public === true) return;
+      if (!this.#check.matches(request.headers.authorization)) {
+        reply.header('www-authenticate', 'Bearer realm="ringway-admin"');
+        return fail(reply, 'ERR_UNAUTHORIZED', 'send the admin token as Authorization: Bearer <token>');
+      }
+    });
+
+    app.setNotFoundHandler((request, reply) =>
+      fail(reply, 'ERR_NOT_FOUND', `no admin endpoint ${request.method} ${request.url.split('?')[0]}`),
+    );
+
+    app.setErrorHandler((err: FastifyError, _request, reply) => {
+      if (err.validation !== undefined) {
+        const { field, message } = describeValidation(err);
+        return fail(reply, 'ERR_INVALID', message, field);
+      }
+      if (err instanceof InvalidOptionError) return fail(reply, 'ERR_INVALID', err.message, err.field);
+      if (err instanceof StoreUnavailableError) return fail(reply, 'ERR_UNAVAILABLE', err.message);
+      if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+        return fail(
+          reply,
+          'ERR_BODY_TOO_LARGE',
+          `the request body is larger than ${app.initialConfig.bodyLimit} bytes`,
+        );
+      }
+      if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+        return fail(reply, 'ERR_UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json');
+      }
+      if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
+        return fail(reply, 'ERR_BAD_REQUEST', err.message);
+      }
+      gateway.log.error({ err, reqId: reply.request.id }, 'admin API error');
+      return fail(reply, 'ERR_INTERNAL', 'the admin API failed; see the gateway log');
+    });
+
+    app.get('/healthz', { config: { public: true }, schema: { querystring: NO_QUERY } }, async () => ({
+      status: 'up',
+    }));
+
+    app.get('/readyz', { config: { public: true }, schema: { querystring: NO_QUERY } }, async (_request, reply) => {
+      const storeReachable = await this.#storeReachable();
+      const cached = registry.health().services;
+      const fromCache = cached.every((s) => s.loaded);
+      const { routes, appliedAt } = gateway.routes;
+      const listening = gateway.app.server.listening;
+      const ready = !gateway.draining && listening && (storeReachable || fromCache);
+      const detail = {
+        store: storeReachable ? 'reachable' : fromCache ? 'unreachable, serving from cache' : 'unreachable',
+        routes: routes.length,
+        routesAppliedAt: appliedAt.toISOString(),
+        listening,
+        draining: gateway.draining,
+      };
+      if (!ready) {
+        const why = gateway.draining ? 'draining' : !listening ? 'proxy not listening' : 'store unreachable';
+        return fail(reply, 'ERR_UNAVAILABLE', `not ready: ${why}`);
+      }
+      return { status: 'ready', ...detail };
+    });
+
+    app.get('/metrics', { schema: { querystring: NO_QUERY } }, async (_request, reply) => {
+      const metrics = gateway.metrics;
+      if (metrics === undefined) return fail(reply, 'ERR_NOT_FOUND', 'metrics are turned off for this gateway');
+      const text = await metrics.registry.metrics();
+      return reply.type(metrics.registry.contentType).header('cache-control', 'no-store').send(text);
+    });
+
+    app.get('/v1/services', { schema: { querystring: NO_QUERY } }, async () => ({
+      services: await registry.services(),
+    }));
+
+    app.get<{ Params: ServiceParams; Querystring: InstancesQuery }>(
+      '/v1/services/:service',
+      { schema: { params: SERVICE_PARAMS, querystring: INSTANCES_QUERY } },
+      async (request, reply) => {
+        const { service } = request.params;
+        const q = request.query;
+        let waitMs = 0;
+        if (q.wait !== undefined) {
+          const ms = parseWait(q.wait);
+          if (ms === undefined)
+            return fail(reply, 'ERR_INVALID', 'querystring.wait must be at most 10m', 'querystring.wait');
+          waitMs = ms;
+        } else if (q.index !== undefined) waitMs = DEFAULT_WAIT_MS;
+        const after = q.index === undefined ? undefined : Number(q.index);
+        // Throws for a bad name (400) or a store that cannot be reached with nothing cached (503).
+        await registry.instances(service);
+        const abort = new AbortController();
+        const stop = (): void => abort.abort();
+        request.raw.once('close', stop);
+        this.#closing.signal.addEventListener('abort', stop);
+        let state: Awaited<ReturnType<typeof awaitIndex>>;
+        try {
+          state = await awaitIndex(
+            registry,
+            service,
+            (index) => after === undefined || index !== after,
+            waitMs,
+            abort.signal,
+          );
+        } catch (err) {
+          throw new StoreUnavailableError((err as Error).message);
+        } finally {
+          request.raw.off('close', stop);
+          this.#closing.signal.removeEventListener('abort', stop);
+        }
+        let instances = state.instances;
+        if (q.healthy === 'true') instances = instances.filter((i) => i.healthy);
+        if (after === undefined && state.instances.length === 0) {
+          reply.header(INDEX_HEADER, String(state.index));
+          return fail(reply, 'ERR_NOT_FOUND', `service ${service} has no live instances`);
+        }
+        reply.header(INDEX_HEADER, String(state.index)).header('cache-control', 'no-store');
+        return { service, index: state.index, instances: instances.map(instanceJson) };
+      },
+    );
+
+    app.put<{ Params: InstanceParams; Body: RegistrationBody }>(
+      '/v1/services/:service/instances/:id',
+      { schema: { params: INSTANCE_PARAMS, querystring: NO_QUERY, body: REGISTRATION_BODY } },
+      async (request, reply) => {
+        const { service, id } = request.params;
+        const registered = checkRegistration({ service, id, ...request.body }, registry.options.ttlMs);
+        const write = {
+          service,
+          id,
+          record: encodeRecord(registered),
+          ttlMs: registered.ttlMs,
+          ...limits,
+        };
+        const storage = registry.options.store.registry;
+        // A heartbeat renews the registration live now (this gateway's copy says which epoch);
+        // a first registration, or one another writer replaced, is written anew.
+        const current = (await registry.instances(service)).find((i) => i.id === id);
+        let result = current === undefined ? undefined : await storage.renew({ ...write, epoch: current.epoch });
+        if (result === undefined || result.status === 'superseded') result = await storage.register(write);
+        // Read-your-writes on this gateway: wait (briefly) until its copy has the write.
+        await awaitIndex(registry, service, (index) => index >= result.index, 1_000, this.#closing.signal).catch(
+          () => undefined,
+        );
+        reply.header(INDEX_HEADER, String(result.index)).header('cache-control', 'no-store');
+        return {
+          service,
+          id,
+          status: result.status,
+          epoch: result.epoch,
+          index: result.index,
+          ttlMs: registered.ttlMs,
+          expiresAt: result.expiresAt,
+        };
+      },
+    );
+
+    app.delete<{ Params: InstanceParams }>(
+      '/v1/services/:service/instances/:id',
+      { schema: { params: INSTANCE_PARAMS, querystring: NO_QUERY } },
+      async (request, reply) => {
+        const { service, id } = request.params;
+        const current = (await registry.instances(service)).find((i) => i.id === id);
+        const removed =
+          current !== undefined &&
+          (await registry.options.store.registry.deregister(service, id, current.epoch, limits));
+        if (!removed) return fail(reply, 'ERR_NOT_FOUND', `service ${service} has no live instance ${id}`);
+        // Read-your-writes on this gateway: wait (briefly) until its copy no longer lists it.
+        const gone = (_index: number, instances: readonly ServiceInstance[]): boolean =>
+          !instances.some((i) => i.id === id && i.epoch === current.epoch);
+        await awaitIndex(registry, service, gone, 1_000, this.#closing.signal).catch(() => undefined);
+        return reply.code(204).send();
+      },
+    );
+  }
+
+  async #storeReachable(): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        this.#gateway.store.time().then(() => true),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), STORE_PROBE_MS);
+        }),
+      ]);
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
