@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { redisStore } from '../src/store/redis/RedisStore.js';
 import type { Store } from '../src/store/Store.js';
+import { checkToken } from './admin/token.js';
 import { ConfigError } from './config/ConfigError.js';
 import { loadGatewayConfig } from './config/loadConfig.js';
 import { createGateway, type Gateway } from './gateway.js';
@@ -68,6 +69,25 @@ export const FLAGS: readonly FlagSpec[] = [
     commands: ['gateway'],
   },
   {
+    name: 'admin-port',
+    value: 'n',
+    summary: 'Admin API port (default 9080)',
+    commands: ['gateway'],
+  },
+  {
+    name: 'admin-host',
+    value: 'addr',
+    summary: 'Admin API address (default 127.0.0.1: this machine only)',
+    commands: ['gateway'],
+  },
+  {
+    name: 'admin-token',
+    value: 'token',
+    summary:
+      'Bearer token of the admin API, 16+ characters; also RINGWAY_ADMIN_TOKEN. Default: a random one, printed once at start',
+    commands: ['gateway'],
+  },
+  {
     name: 'log-level',
     value: 'level',
     summary: 'fatal, error, warn, info, debug, trace or silent (default info)',
@@ -99,6 +119,7 @@ export function helpText(): string {
     'Examples:',
     '  ringway gateway --config gateway.yaml',
     '  ringway gateway --config gateway.yaml --redis redis://127.0.0.1:6379 --port 8081',
+    '  RINGWAY_ADMIN_TOKEN=$(openssl rand -hex 24) ringway gateway --config gateway.yaml --admin-port 9081',
     '  ringway check --config gateway.yaml',
     '',
     'Signals: SIGTERM or SIGINT drain in-flight requests (proxy.drainTimeoutMs), then exit; a second one exits at once.',
@@ -157,11 +178,11 @@ function parse(argv: readonly string[]): Parsed {
   return { command, values };
 }
 
-function portOf(value: string | boolean | undefined): number | undefined {
+function portOf(value: string | boolean | undefined, flag = 'port'): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (typeof value !== 'string' || !/^\d+$/.test(value) || n > 65_535) {
-    throw new UsageError(`--port must be an integer in [0, 65535], got '${String(value)}'`);
+    throw new UsageError(`--${flag} must be an integer in [0, 65535], got '${String(value)}'`);
   }
   return n;
 }
@@ -224,8 +245,15 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
   }
 
   let port: number | undefined;
+  let adminPort: number | undefined;
+  // An empty RINGWAY_ADMIN_TOKEN counts as unset (as an empty REDIS_URL does).
+  const envToken = io.env.RINGWAY_ADMIN_TOKEN === '' ? undefined : io.env.RINGWAY_ADMIN_TOKEN;
+  const adminToken = typeof values['admin-token'] === 'string' ? values['admin-token'] : envToken;
   try {
     port = portOf(values.port);
+    adminPort = portOf(values['admin-port'], 'admin-port');
+    if (adminToken !== undefined)
+      checkToken(values['admin-token'] === undefined ? 'RINGWAY_ADMIN_TOKEN' : '--admin-token', adminToken);
     const level = values['log-level'];
     if (level !== undefined && (typeof level !== 'string' || !(LOG_LEVELS as readonly string[]).includes(level))) {
       throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${String(level)}'`);
@@ -251,6 +279,11 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     ...(port === undefined ? {} : { port }),
     ...(typeof values.host === 'string' ? { host: values.host } : {}),
     logLevel: level,
+    admin: {
+      ...(adminPort === undefined ? { optional: true } : { port: adminPort }),
+      ...(typeof values['admin-host'] === 'string' ? { host: values['admin-host'] } : {}),
+      ...(adminToken === undefined ? {} : { token: adminToken }),
+    },
   });
   const log = gateway.log;
   let address: Awaited<ReturnType<Gateway['listen']>>;
@@ -261,6 +294,11 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     await gateway.close();
     await store?.close();
     return 1;
+  }
+  const admin = gateway.admin;
+  if (admin?.generatedToken === true && admin.listening) {
+    // Printed this once only; pass --admin-token or RINGWAY_ADMIN_TOKEN to choose it.
+    io.out(`ringway: admin API token (generated for this run): ${admin.token}\n`);
   }
   // With demo upstreams, say what to try.
   const demoRoute =

@@ -36,6 +36,13 @@ export interface AdminOptions {
   token?: string;
   /** Largest request body, in bytes. @default 65_536 */
   bodyLimit?: number;
+  /**
+   * When the port is taken, log an error and run the gateway without the admin API instead
+   * of failing `listen()` (the CLI does this for the default port only, so that two
+   * gateways started on one machine without `--admin-port` both proxy).
+   * @default false
+   */
+  optional?: boolean;
 }
 
 /** Default admin port. */
@@ -126,6 +133,7 @@ export class AdminServer {
   readonly #port: number;
   readonly #host: string;
   readonly #check: TokenCheck;
+  readonly #optional: boolean;
   /** Aborts the blocking queries waiting now, at close. */
   readonly #closing = new AbortController();
 
@@ -136,6 +144,7 @@ export class AdminServer {
     this.#gateway = gateway;
     this.#port = options.port === undefined ? DEFAULT_ADMIN_PORT : checkInt('admin.port', options.port, 0, 65_535);
     this.#host = options.host ?? DEFAULT_ADMIN_HOST;
+    this.#optional = options.optional === true;
     const bodyLimit =
       options.bodyLimit === undefined
         ? DEFAULT_ADMIN_BODY_LIMIT
@@ -155,9 +164,26 @@ export class AdminServer {
     this.#routes();
   }
 
-  /** Starts listening; resolves with the address. */
-  async listen(): Promise<AddressInfo> {
-    await this.app.listen({ port: this.#port, host: this.#host });
+  /** Whether the admin API is listening. */
+  get listening(): boolean {
+    return this.app.server.listening;
+  }
+
+  /**
+   * Starts listening; resolves with the address (undefined when the port is taken and the
+   * admin API is `optional`).
+   */
+  async listen(): Promise<AddressInfo | undefined> {
+    try {
+      await this.app.listen({ port: this.#port, host: this.#host });
+    } catch (err) {
+      if (!this.#optional || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      this.#gateway.log.error(
+        { err, port: this.#port, host: this.#host },
+        `admin API not started: ${this.#host}:${this.#port} is in use (choose another with --admin-port)`,
+      );
+      return undefined;
+    }
     const address = this.app.server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     this.#gateway.log.info(
