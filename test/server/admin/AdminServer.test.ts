@@ -147,6 +147,15 @@ describe('registry over HTTP', () => {
     expect(errorOf(again).code).toBe('ERR_NOT_FOUND');
   });
 
+  it('keeps only healthy instances with ?healthy=true', async () => {
+    await put('/v1/services/mixed/instances/up', { address: 'http://127.0.0.1:4001' });
+    await put('/v1/services/mixed/instances/down', { address: 'http://127.0.0.1:4002', healthy: false });
+    const all = await send(admin, '/v1/services/mixed', { headers: auth });
+    expect((json(all).instances as { id: string }[]).map((i) => i.id)).toEqual(['down', 'up']);
+    const healthy = await send(admin, '/v1/services/mixed?healthy=true', { headers: auth });
+    expect((json(healthy).instances as { id: string }[]).map((i) => i.id)).toEqual(['up']);
+  });
+
   it('answers 404 for an unknown service', async () => {
     const r = await send(admin, '/v1/services/nobody-here', { headers: auth });
     expect(r.status).toBe(404);
