@@ -27,6 +27,10 @@ export const GATEWAY_ERRORS = {
     status: 413,
     meaning: "The request body is larger than the route's `bodyLimit` (1 MiB by default).",
   },
+  ERR_PRECONDITION_FAILED: {
+    status: 412,
+    meaning: "Admin API: `If-Match` names another version than the key's live one (compare-and-set failed).",
+  },
   ERR_UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
     meaning: 'Admin API: the request body is not `application/json`.',

@@ -11,15 +11,22 @@
  * `GET /v1/services/:service`, which is a blocking query with `?index=N&wait=30s`.
  */
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
-import { InvalidOptionError, StoreUnavailableError } from '../../src/errors.js';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { ConfigCenter } from '../../src/config/ConfigCenter.js';
+import {
+  InvalidOptionError,
+  NotFoundError,
+  StoreUnavailableError,
+  ValidationError,
+  VersionConflictError,
+} from '../../src/errors.js';
 import { checkRegistration, encodeRecord, type ServiceInstance } from '../../src/registry/ServiceInstance.js';
 import { checkInt } from '../../src/validate.js';
-import type { GatewayErrorCode } from '../errors.js';
-import { GATEWAY_ERRORS } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import { requestIdFor } from '../proxy/requestId.js';
 import { awaitIndex, DEFAULT_WAIT_MS, parseWait } from './blocking.js';
+import { registerConfigRoutes } from './configRoutes.js';
+import { fail } from './fail.js';
 import { INSTANCE_PARAMS, INSTANCES_QUERY, NO_QUERY, REGISTRATION_BODY, SERVICE_PARAMS } from './schemas.js';
 import { checkToken, generateToken, TokenCheck } from './token.js';
 
@@ -36,6 +43,11 @@ export interface AdminOptions {
   token?: string;
   /** Largest request body, in bytes. @default 65_536 */
   bodyLimit?: number;
+  /**
+   * The config center behind `/v1/config/...` (not closed by the admin server).
+   * @default a ConfigCenter on the gateway's store, namespace `default`, closed with the admin server
+   */
+  config?: ConfigCenter;
   /**
    * When the port is taken, log an error and run the gateway without the admin API instead
    * of failing `listen()` (the CLI does this for the default port only, so that two
@@ -77,14 +89,6 @@ interface InstancesQuery {
   index?: string;
   wait?: string;
   healthy?: 'true' | 'false';
-}
-
-/** Sends an error in the gateway's JSON shape. */
-function fail(reply: FastifyReply, code: GatewayErrorCode, message: string, field?: string): FastifyReply {
-  return reply
-    .code(GATEWAY_ERRORS[code].status)
-    .header('cache-control', 'no-store')
-    .send({ error: { code, message, requestId: reply.request.id, ...(field === undefined ? {} : { field }) } });
 }
 
 /** A schema validation error as a field path (`body.ttlMs`) and a message naming it. */
@@ -134,6 +138,8 @@ export class AdminServer {
   readonly #host: string;
   readonly #check: TokenCheck;
   readonly #optional: boolean;
+  readonly #config: ConfigCenter;
+  readonly #ownsConfig: boolean;
   /** Aborts the blocking queries waiting now, at close. */
   readonly #closing = new AbortController();
 
@@ -145,6 +151,8 @@ export class AdminServer {
     this.#port = options.port === undefined ? DEFAULT_ADMIN_PORT : checkInt('admin.port', options.port, 0, 65_535);
     this.#host = options.host ?? DEFAULT_ADMIN_HOST;
     this.#optional = options.optional === true;
+    this.#ownsConfig = options.config === undefined;
+    this.#config = options.config ?? new ConfigCenter({ store: gateway.store });
     const bodyLimit =
       options.bodyLimit === undefined
         ? DEFAULT_ADMIN_BODY_LIMIT
@@ -197,6 +205,7 @@ export class AdminServer {
   async close(): Promise<void> {
     this.#closing.abort();
     await this.app.close();
+    if (this.#ownsConfig) await this.#config.close();
   }
 
   #routes(): void {
@@ -225,12 +234,17 @@ export class AdminServer {
         return fail(reply, 'ERR_INVALID', message, field);
       }
       if (err instanceof InvalidOptionError) return fail(reply, 'ERR_INVALID', err.message, err.field);
+      if (err instanceof ValidationError) {
+        return fail(reply, 'ERR_INVALID', err.message, `body${err.path.replaceAll('/', '.')}`);
+      }
+      if (err instanceof VersionConflictError) return fail(reply, 'ERR_PRECONDITION_FAILED', err.message);
+      if (err instanceof NotFoundError) return fail(reply, 'ERR_NOT_FOUND', err.message);
       if (err instanceof StoreUnavailableError) return fail(reply, 'ERR_UNAVAILABLE', err.message);
       if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
         return fail(
           reply,
           'ERR_BODY_TOO_LARGE',
-          `the request body is larger than ${app.initialConfig.bodyLimit} bytes`,
+          `the request body is larger than ${reply.request.routeOptions.bodyLimit} bytes`,
         );
       }
       if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
@@ -360,6 +374,8 @@ export class AdminServer {
         };
       },
     );
+
+    registerConfigRoutes(app, this.#config);
 
     app.delete<{ Params: InstanceParams }>(
       '/v1/services/:service/instances/:id',
