@@ -289,6 +289,14 @@ export class AdminServer {
       return reply.type(metrics.registry.contentType).header('cache-control', 'no-store').send(text);
     });
 
+    app.get('/v1/routes', { schema: { querystring: NO_QUERY } }, async (_request, reply) => {
+      const { routes, appliedAt } = gateway.routes;
+      const body = JSON.stringify({ appliedAt: appliedAt.toISOString(), routes }, (_key, value: unknown) =>
+        value instanceof Set ? [...value] : value instanceof Map ? Object.fromEntries(value) : value,
+      );
+      return reply.type('application/json; charset=utf-8').header('cache-control', 'no-store').send(body);
+    });
+
     app.get('/v1/services', { schema: { querystring: NO_QUERY } }, async () => ({
       services: await registry.services(),
     }));

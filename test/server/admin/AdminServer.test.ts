@@ -104,6 +104,18 @@ describe('health and metrics', () => {
   });
 });
 
+describe('routes', () => {
+  it('GET /v1/routes shows the live routes and when they went live', async () => {
+    const r = await send(admin, '/v1/routes', { headers: auth });
+    expect(r.status).toBe(200);
+    const body = json(r) as { appliedAt: string; routes: Record<string, unknown>[] };
+    expect(Date.parse(body.appliedAt)).toBe(gw.gateway.routes.appliedAt.getTime());
+    expect(body.routes).toHaveLength(1);
+    expect(body.routes[0]).toMatchObject({ name: 'all', prefix: '/', service: 'web', strategy: 'round-robin' });
+    expect((await send(admin, '/v1/routes')).status).toBe(401);
+  });
+});
+
 describe('registry over HTTP', () => {
   it('registers, lists, heartbeats and deregisters an instance', async () => {
     const r = await put('/v1/services/users/instances/u-1', {
