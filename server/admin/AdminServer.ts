@@ -4,6 +4,8 @@
  * `/readyz` wants `Authorization: Bearer <token>`; every body, parameter and query string is
  * validated by the JSON schemas in `schemas.ts`; every error has the gateway's JSON shape
  * `{ "error": { "code", "message", "requestId" } }` (plus `field` when one is at fault).
+ * The OpenAPI document (`/docs/json`) and its interactive page (`/docs`) are generated from
+ * those same schemas, so they cannot drift; they need no token.
  *
  * Registry over HTTP: a service in any language registers and heartbeats with
  * `PUT /v1/services/:service/instances/:id` (each PUT extends the lease by `ttlMs`; stop
@@ -11,6 +13,8 @@
  * `GET /v1/services/:service`, which is a blocking query with `?index=N&wait=30s`.
  */
 import type { AddressInfo } from 'node:net';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { ConfigCenter } from '../../src/config/ConfigCenter.js';
 import {
@@ -169,6 +173,16 @@ export class AdminServer {
       forceCloseConnections: true,
       ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
     });
+    // The OpenAPI document is generated from the route schemas that validate the requests,
+    // so the two cannot drift; routes declared below are queued after the plugin loads.
+    void this.app.register(swagger, {
+      openapi: {
+        info: { title: 'ringway admin API', version: '1' },
+        components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+        security: [{ bearer: [] }],
+      },
+    });
+    void this.app.register(swaggerUi, { routePrefix: '/docs' });
     this.#routes();
   }
 
@@ -217,7 +231,9 @@ export class AdminServer {
     app.addHook('onRequest', async (request, reply) => {
       reply.header('x-request-id', request.id);
       const config = request.routeOptions.config as { public?: boolean } | undefined;
-      if (config?.public === true) return;
+      // The docs (page and OpenAPI document) hold no secret; the API they describe wants the token.
+      const url = request.routeOptions.url;
+      if (config?.public === true || url === '/docs' || url?.startsWith('/docs/') === true) return;
       if (!this.#check.matches(request.headers.authorization)) {
         reply.header('www-authenticate', 'Bearer realm="ringway-admin"');
         return fail(reply, 'ERR_UNAUTHORIZED', 'send the admin token as Authorization: Bearer <token>');
@@ -257,151 +273,158 @@ export class AdminServer {
       return fail(reply, 'ERR_INTERNAL', 'the admin API failed; see the gateway log');
     });
 
-    app.get('/healthz', { config: { public: true }, schema: { querystring: NO_QUERY } }, async () => ({
-      status: 'up',
-    }));
+    // In a plugin, so that the OpenAPI plugin (registered first) sees every route.
+    void this.app.register(async (app) => {
+      app.get('/healthz', { config: { public: true }, schema: { querystring: NO_QUERY, security: [] } }, async () => ({
+        status: 'up',
+      }));
 
-    app.get('/readyz', { config: { public: true }, schema: { querystring: NO_QUERY } }, async (_request, reply) => {
-      const storeReachable = await this.#storeReachable();
-      const cached = registry.health().services;
-      const fromCache = cached.every((s) => s.loaded);
-      const { routes, appliedAt } = gateway.routes;
-      const listening = gateway.app.server.listening;
-      const ready = !gateway.draining && listening && (storeReachable || fromCache);
-      const detail = {
-        store: storeReachable ? 'reachable' : fromCache ? 'unreachable, serving from cache' : 'unreachable',
-        routes: routes.length,
-        routesAppliedAt: appliedAt.toISOString(),
-        listening,
-        draining: gateway.draining,
-      };
-      if (!ready) {
-        const why = gateway.draining ? 'draining' : !listening ? 'proxy not listening' : 'store unreachable';
-        return fail(reply, 'ERR_UNAVAILABLE', `not ready: ${why}`);
-      }
-      return { status: 'ready', ...detail };
-    });
-
-    app.get('/metrics', { schema: { querystring: NO_QUERY } }, async (_request, reply) => {
-      const metrics = gateway.metrics;
-      if (metrics === undefined) return fail(reply, 'ERR_NOT_FOUND', 'metrics are turned off for this gateway');
-      const text = await metrics.registry.metrics();
-      return reply.type(metrics.registry.contentType).header('cache-control', 'no-store').send(text);
-    });
-
-    app.get('/v1/routes', { schema: { querystring: NO_QUERY } }, async (_request, reply) => {
-      const { routes, appliedAt } = gateway.routes;
-      const body = JSON.stringify({ appliedAt: appliedAt.toISOString(), routes }, (_key, value: unknown) =>
-        value instanceof Set ? [...value] : value instanceof Map ? Object.fromEntries(value) : value,
+      app.get(
+        '/readyz',
+        { config: { public: true }, schema: { querystring: NO_QUERY, security: [] } },
+        async (_request, reply) => {
+          const storeReachable = await this.#storeReachable();
+          const cached = registry.health().services;
+          const fromCache = cached.every((s) => s.loaded);
+          const { routes, appliedAt } = gateway.routes;
+          const listening = gateway.app.server.listening;
+          const ready = !gateway.draining && listening && (storeReachable || fromCache);
+          const detail = {
+            store: storeReachable ? 'reachable' : fromCache ? 'unreachable, serving from cache' : 'unreachable',
+            routes: routes.length,
+            routesAppliedAt: appliedAt.toISOString(),
+            listening,
+            draining: gateway.draining,
+          };
+          if (!ready) {
+            const why = gateway.draining ? 'draining' : !listening ? 'proxy not listening' : 'store unreachable';
+            return fail(reply, 'ERR_UNAVAILABLE', `not ready: ${why}`);
+          }
+          return { status: 'ready', ...detail };
+        },
       );
-      return reply.type('application/json; charset=utf-8').header('cache-control', 'no-store').send(body);
-    });
 
-    app.get('/v1/services', { schema: { querystring: NO_QUERY } }, async () => ({
-      services: await registry.services(),
-    }));
+      app.get('/metrics', { schema: { querystring: NO_QUERY } }, async (_request, reply) => {
+        const metrics = gateway.metrics;
+        if (metrics === undefined) return fail(reply, 'ERR_NOT_FOUND', 'metrics are turned off for this gateway');
+        const text = await metrics.registry.metrics();
+        return reply.type(metrics.registry.contentType).header('cache-control', 'no-store').send(text);
+      });
 
-    app.get<{ Params: ServiceParams; Querystring: InstancesQuery }>(
-      '/v1/services/:service',
-      { schema: { params: SERVICE_PARAMS, querystring: INSTANCES_QUERY } },
-      async (request, reply) => {
-        const { service } = request.params;
-        const q = request.query;
-        let waitMs = 0;
-        if (q.wait !== undefined) {
-          const ms = parseWait(q.wait);
-          if (ms === undefined)
-            return fail(reply, 'ERR_INVALID', 'querystring.wait must be at most 10m', 'querystring.wait');
-          waitMs = ms;
-        } else if (q.index !== undefined) waitMs = DEFAULT_WAIT_MS;
-        const after = q.index === undefined ? undefined : Number(q.index);
-        // Throws for a bad name (400) or a store that cannot be reached with nothing cached (503).
-        await registry.instances(service);
-        const abort = new AbortController();
-        const stop = (): void => abort.abort();
-        request.raw.once('close', stop);
-        this.#closing.signal.addEventListener('abort', stop);
-        let state: Awaited<ReturnType<typeof awaitIndex>>;
-        try {
-          state = await awaitIndex(
-            registry,
-            service,
-            (index) => after === undefined || index !== after,
-            waitMs,
-            abort.signal,
-          );
-        } catch (err) {
-          throw new StoreUnavailableError((err as Error).message);
-        } finally {
-          request.raw.off('close', stop);
-          this.#closing.signal.removeEventListener('abort', stop);
-        }
-        let instances = state.instances;
-        if (q.healthy === 'true') instances = instances.filter((i) => i.healthy);
-        if (after === undefined && state.instances.length === 0) {
-          reply.header(INDEX_HEADER, String(state.index));
-          return fail(reply, 'ERR_NOT_FOUND', `service ${service} has no live instances`);
-        }
-        reply.header(INDEX_HEADER, String(state.index)).header('cache-control', 'no-store');
-        return { service, index: state.index, instances: instances.map(instanceJson) };
-      },
-    );
-
-    app.put<{ Params: InstanceParams; Body: RegistrationBody }>(
-      '/v1/services/:service/instances/:id',
-      { schema: { params: INSTANCE_PARAMS, querystring: NO_QUERY, body: REGISTRATION_BODY } },
-      async (request, reply) => {
-        const { service, id } = request.params;
-        const registered = checkRegistration({ service, id, ...request.body }, registry.options.ttlMs);
-        const write = {
-          service,
-          id,
-          record: encodeRecord(registered),
-          ttlMs: registered.ttlMs,
-          ...limits,
-        };
-        const storage = registry.options.store.registry;
-        // A heartbeat renews the registration live now (this gateway's copy says which epoch);
-        // a first registration, or one another writer replaced, is written anew.
-        const current = (await registry.instances(service)).find((i) => i.id === id);
-        let result = current === undefined ? undefined : await storage.renew({ ...write, epoch: current.epoch });
-        if (result === undefined || result.status === 'superseded') result = await storage.register(write);
-        // Read-your-writes on this gateway: wait (briefly) until its copy has the write.
-        await awaitIndex(registry, service, (index) => index >= result.index, 1_000, this.#closing.signal).catch(
-          () => undefined,
+      app.get('/v1/routes', { schema: { querystring: NO_QUERY } }, async (_request, reply) => {
+        const { routes, appliedAt } = gateway.routes;
+        const body = JSON.stringify({ appliedAt: appliedAt.toISOString(), routes }, (_key, value: unknown) =>
+          value instanceof Set ? [...value] : value instanceof Map ? Object.fromEntries(value) : value,
         );
-        reply.header(INDEX_HEADER, String(result.index)).header('cache-control', 'no-store');
-        return {
-          service,
-          id,
-          status: result.status,
-          epoch: result.epoch,
-          index: result.index,
-          ttlMs: registered.ttlMs,
-          expiresAt: result.expiresAt,
-        };
-      },
-    );
+        return reply.type('application/json; charset=utf-8').header('cache-control', 'no-store').send(body);
+      });
 
-    registerConfigRoutes(app, this.#config);
+      app.get('/v1/services', { schema: { querystring: NO_QUERY } }, async () => ({
+        services: await registry.services(),
+      }));
 
-    app.delete<{ Params: InstanceParams }>(
-      '/v1/services/:service/instances/:id',
-      { schema: { params: INSTANCE_PARAMS, querystring: NO_QUERY } },
-      async (request, reply) => {
-        const { service, id } = request.params;
-        const current = (await registry.instances(service)).find((i) => i.id === id);
-        const removed =
-          current !== undefined &&
-          (await registry.options.store.registry.deregister(service, id, current.epoch, limits));
-        if (!removed) return fail(reply, 'ERR_NOT_FOUND', `service ${service} has no live instance ${id}`);
-        // Read-your-writes on this gateway: wait (briefly) until its copy no longer lists it.
-        const gone = (_index: number, instances: readonly ServiceInstance[]): boolean =>
-          !instances.some((i) => i.id === id && i.epoch === current.epoch);
-        await awaitIndex(registry, service, gone, 1_000, this.#closing.signal).catch(() => undefined);
-        return reply.code(204).send();
-      },
-    );
+      app.get<{ Params: ServiceParams; Querystring: InstancesQuery }>(
+        '/v1/services/:service',
+        { schema: { params: SERVICE_PARAMS, querystring: INSTANCES_QUERY } },
+        async (request, reply) => {
+          const { service } = request.params;
+          const q = request.query;
+          let waitMs = 0;
+          if (q.wait !== undefined) {
+            const ms = parseWait(q.wait);
+            if (ms === undefined)
+              return fail(reply, 'ERR_INVALID', 'querystring.wait must be at most 10m', 'querystring.wait');
+            waitMs = ms;
+          } else if (q.index !== undefined) waitMs = DEFAULT_WAIT_MS;
+          const after = q.index === undefined ? undefined : Number(q.index);
+          // Throws for a bad name (400) or a store that cannot be reached with nothing cached (503).
+          await registry.instances(service);
+          const abort = new AbortController();
+          const stop = (): void => abort.abort();
+          request.raw.once('close', stop);
+          this.#closing.signal.addEventListener('abort', stop);
+          let state: Awaited<ReturnType<typeof awaitIndex>>;
+          try {
+            state = await awaitIndex(
+              registry,
+              service,
+              (index) => after === undefined || index !== after,
+              waitMs,
+              abort.signal,
+            );
+          } catch (err) {
+            throw new StoreUnavailableError((err as Error).message);
+          } finally {
+            request.raw.off('close', stop);
+            this.#closing.signal.removeEventListener('abort', stop);
+          }
+          let instances = state.instances;
+          if (q.healthy === 'true') instances = instances.filter((i) => i.healthy);
+          if (after === undefined && state.instances.length === 0) {
+            reply.header(INDEX_HEADER, String(state.index));
+            return fail(reply, 'ERR_NOT_FOUND', `service ${service} has no live instances`);
+          }
+          reply.header(INDEX_HEADER, String(state.index)).header('cache-control', 'no-store');
+          return { service, index: state.index, instances: instances.map(instanceJson) };
+        },
+      );
+
+      app.put<{ Params: InstanceParams; Body: RegistrationBody }>(
+        '/v1/services/:service/instances/:id',
+        { schema: { params: INSTANCE_PARAMS, querystring: NO_QUERY, body: REGISTRATION_BODY } },
+        async (request, reply) => {
+          const { service, id } = request.params;
+          const registered = checkRegistration({ service, id, ...request.body }, registry.options.ttlMs);
+          const write = {
+            service,
+            id,
+            record: encodeRecord(registered),
+            ttlMs: registered.ttlMs,
+            ...limits,
+          };
+          const storage = registry.options.store.registry;
+          // A heartbeat renews the registration live now (this gateway's copy says which epoch);
+          // a first registration, or one another writer replaced, is written anew.
+          const current = (await registry.instances(service)).find((i) => i.id === id);
+          let result = current === undefined ? undefined : await storage.renew({ ...write, epoch: current.epoch });
+          if (result === undefined || result.status === 'superseded') result = await storage.register(write);
+          // Read-your-writes on this gateway: wait (briefly) until its copy has the write.
+          await awaitIndex(registry, service, (index) => index >= result.index, 1_000, this.#closing.signal).catch(
+            () => undefined,
+          );
+          reply.header(INDEX_HEADER, String(result.index)).header('cache-control', 'no-store');
+          return {
+            service,
+            id,
+            status: result.status,
+            epoch: result.epoch,
+            index: result.index,
+            ttlMs: registered.ttlMs,
+            expiresAt: result.expiresAt,
+          };
+        },
+      );
+
+      registerConfigRoutes(app, this.#config);
+
+      app.delete<{ Params: InstanceParams }>(
+        '/v1/services/:service/instances/:id',
+        { schema: { params: INSTANCE_PARAMS, querystring: NO_QUERY } },
+        async (request, reply) => {
+          const { service, id } = request.params;
+          const current = (await registry.instances(service)).find((i) => i.id === id);
+          const removed =
+            current !== undefined &&
+            (await registry.options.store.registry.deregister(service, id, current.epoch, limits));
+          if (!removed) return fail(reply, 'ERR_NOT_FOUND', `service ${service} has no live instance ${id}`);
+          // Read-your-writes on this gateway: wait (briefly) until its copy no longer lists it.
+          const gone = (_index: number, instances: readonly ServiceInstance[]): boolean =>
+            !instances.some((i) => i.id === id && i.epoch === current.epoch);
+          await awaitIndex(registry, service, gone, 1_000, this.#closing.signal).catch(() => undefined);
+          return reply.code(204).send();
+        },
+      );
+    });
   }
 
   async #storeReachable(): Promise<boolean> {

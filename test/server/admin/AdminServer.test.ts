@@ -3,6 +3,7 @@
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INDEX_HEADER } from '../../../server/admin/AdminServer.js';
+import { REGISTRATION_BODY } from '../../../server/admin/schemas.js';
 import { type Reply, send, startGateway, startUpstream, type TestGateway, type Upstream } from '../helpers.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
@@ -101,6 +102,26 @@ describe('health and metrics', () => {
       const r = await send(gw.port, path, { headers: auth });
       expect(r.body, path).toBe('upstream');
     }
+  });
+});
+
+describe('OpenAPI', () => {
+  it('serves the document and the interactive page without a token, built from the validating schemas', async () => {
+    const r = await send(admin, '/docs/json');
+    expect(r.status).toBe(200);
+    const doc = json(r) as {
+      openapi: string;
+      paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: unknown }> } }>>;
+    };
+    expect(doc.openapi).toMatch(/^3\./);
+    for (const path of ['/healthz', '/readyz', '/metrics', '/v1/routes', '/v1/services', '/v1/services/{service}']) {
+      expect(doc.paths[path], path).toBeDefined();
+    }
+    const put = doc.paths['/v1/services/{service}/instances/{id}']?.put;
+    expect(put?.requestBody?.content['application/json']?.schema).toEqual(REGISTRATION_BODY);
+    const page = await send(admin, '/docs/');
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('<!DOCTYPE html>');
   });
 });
 
