@@ -1,8 +1,16 @@
 /**
- * The gateway as a library (`ringway/gateway` once the package exports it): create and run a
+ * The gateway as a library (`ringway/gateway`): create and run a
  * gateway from code, validate configurations, and the schemas and error catalogue the
  * control plane builds on. This file only re-exports.
  */
+export {
+  type AdminOptions,
+  AdminServer,
+  DEFAULT_ADMIN_HOST,
+  DEFAULT_ADMIN_PORT,
+  INDEX_HEADER,
+} from './admin/AdminServer.js';
+export { INSTANCES_QUERY, REGISTRATION_BODY } from './admin/schemas.js';
 export { COMMANDS, type CommandSpec, FLAGS, type FlagSpec, helpText, main } from './cli.js';
 export { ConfigError, type ConfigIssue, formatIssue } from './config/ConfigError.js';
 export {
