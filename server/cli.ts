@@ -286,6 +286,32 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     },
   });
   const log = gateway.log;
+  // Signals are handled from before the first port opens: a SIGTERM that arrives while the
+  // admin API is still starting drains the proxy rather than killing the process.
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal, inFlight: gateway.inFlight }, 'shutting down: draining in-flight requests');
+    gateway
+      .close()
+      .then(() => store?.close())
+      .then(
+        () => {
+          log.info(undefined, 'stopped');
+          process.exit(0);
+        },
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+  };
+  io.onSignal('SIGTERM', () => stop('SIGTERM'));
+  io.onSignal('SIGINT', () => stop('SIGINT'));
   let address: Awaited<ReturnType<Gateway['listen']>>;
   try {
     address = await gateway.listen();
@@ -313,30 +339,6 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     },
     'ringway gateway ready',
   );
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) {
-      log.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    stopping = true;
-    log.info({ signal, inFlight: gateway.inFlight }, 'shutting down: draining in-flight requests');
-    gateway
-      .close()
-      .then(() => store?.close())
-      .then(
-        () => {
-          log.info(undefined, 'stopped');
-          process.exit(0);
-        },
-        (err: unknown) => {
-          log.error({ err }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
-  };
-  io.onSignal('SIGTERM', () => stop('SIGTERM'));
-  io.onSignal('SIGINT', () => stop('SIGINT'));
   return gateway;
 }
 
