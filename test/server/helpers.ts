@@ -218,7 +218,8 @@ export async function spawnGateway(args: string[], env: NodeJS.ProcessEnv = {}):
       const m = /listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
       if (m !== null) port = Number(m[1]);
       if (proc.exitCode !== null) throw new Error(`gateway exited (${proc.exitCode}): ${out}`);
-      return port !== 0;
+      // "ready" comes after every port (the admin API's too) is open and signals are handled.
+      return port !== 0 && out.includes('ringway gateway ready');
     },
     30_000,
     'the gateway process to listen',
