@@ -37,7 +37,7 @@
  */
 import { describe, InvalidOptionError } from '../errors.js';
 import { checkInt, checkName, checkNumber, checkOneOf } from '../validate.js';
-import { type Key, NO_OWNER, type WasmCore, wasmCore } from '../wasm/index.js';
+import { checkIndicesOut, type Key, NO_OWNER, type WasmCore, wasmCore } from '../wasm/index.js';
 
 /** Hash functions a ring can use; `ketama` is MD5 placed as libketama and `hashring` place it. */
 export const RING_HASHES = ['xxh64', 'xxh32', 'ketama'] as const;
@@ -461,14 +461,7 @@ export class HashRing {
    * @throws {TypeError} when a key is neither a string nor bytes.
    */
   getMany(keys: ArrayLike<Key>): (string | undefined)[] {
-    const count = keys.length;
-    const outPtr = this.lookupBatch(keys);
-    const u32 = this.core.u32;
-    const ids = this.ids;
-    const result = new Array<string | undefined>(count);
-    const base = outPtr >>> 2;
-    for (let i = 0; i < count; i++) result[i] = ids[u32[base + i] as number];
-    return result;
+    return this.core.namesAt(this.lookupBatch(keys), keys.length, this.ids);
   }
 
   /**
@@ -477,16 +470,8 @@ export class HashRing {
    * @throws {InvalidOptionError} when `out` is too short.
    */
   getManyIndices(keys: ArrayLike<Key>, out?: Uint32Array): Uint32Array {
-    const count = keys.length;
-    if (out !== undefined && (!(out instanceof Uint32Array) || out.length < count)) {
-      throw new InvalidOptionError('out', out, `must be a Uint32Array of length >= ${count}`);
-    }
-    const result = out ?? new Uint32Array(count);
-    const outPtr = this.lookupBatch(keys);
-    const u32 = this.core.u32;
-    const base = outPtr >>> 2;
-    for (let i = 0; i < count; i++) result[i] = u32[base + i] as number;
-    return result;
+    const result = checkIndicesOut(keys.length, out);
+    return this.core.indicesAt(this.lookupBatch(keys), keys.length, result);
   }
 
   /**

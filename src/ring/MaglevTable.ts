@@ -25,7 +25,7 @@
  */
 import { InvalidOptionError } from '../errors.js';
 import { checkInt, checkName, checkNumber } from '../validate.js';
-import { type Key, NO_OWNER, type WasmCore, wasmCore } from '../wasm/index.js';
+import { checkIndicesOut, type Key, NO_OWNER, type WasmCore, wasmCore } from '../wasm/index.js';
 import { MAX_NODE_ID_LENGTH, type RingNodeInput } from './HashRing.js';
 
 /** A node given to the table: its id, or its id and weight. */
@@ -195,14 +195,7 @@ export class MaglevTable {
    * @throws {TypeError} when a key is neither a string nor bytes.
    */
   getMany(keys: ArrayLike<Key>): (string | undefined)[] {
-    const count = keys.length;
-    const outPtr = this.lookupBatch(keys);
-    const u32 = this.core.u32;
-    const ids = this.ids;
-    const result = new Array<string | undefined>(count);
-    const base = outPtr >>> 2;
-    for (let i = 0; i < count; i++) result[i] = ids[u32[base + i] as number];
-    return result;
+    return this.core.namesAt(this.lookupBatch(keys), keys.length, this.ids);
   }
 
   /**
@@ -212,14 +205,8 @@ export class MaglevTable {
    * @throws {InvalidOptionError} when `out` is too short.
    */
   getManyIndices(keys: ArrayLike<Key>, out?: Uint32Array): Uint32Array {
-    const count = keys.length;
-    if (out !== undefined && (!(out instanceof Uint32Array) || out.length < count)) {
-      throw new InvalidOptionError('out', out, `must be a Uint32Array of length >= ${count}`);
-    }
-    const result = out ?? new Uint32Array(count);
-    const outPtr = this.lookupBatch(keys);
-    result.set(this.core.u32.subarray(outPtr >>> 2, (outPtr >>> 2) + count));
-    return result;
+    const result = checkIndicesOut(keys.length, out);
+    return this.core.indicesAt(this.lookupBatch(keys), keys.length, result);
   }
 
   /** Entries per node, in {@link MaglevTable.nodes} order; they sum to `size` (or 0). */

@@ -11,6 +11,7 @@
  * every call that may allocate; hot-path calls never allocate.
  */
 import { setFlagsFromString } from 'node:v8';
+import { InvalidOptionError } from '../errors.js';
 import { WASM_BYTES } from './bytes.generated.js';
 
 // The few parts of the WebAssembly JS API used here. Node has them all; TypeScript's
@@ -221,6 +222,26 @@ export class WasmCore {
     return { data, offsets: this.batchOffsets, out: this.batchOut };
   }
 
+  /**
+   * Maps `count` u32 owner slots at `outPtr` (a batch's results) to names; NO_OWNER and
+   * any slot past `names` become undefined.
+   */
+  namesAt(outPtr: number, count: number, names: readonly string[]): (string | undefined)[] {
+    const u32 = this.u32;
+    const base = outPtr >>> 2;
+    const result = new Array<string | undefined>(count);
+    for (let i = 0; i < count; i++) result[i] = names[u32[base + i] as number];
+    return result;
+  }
+
+  /** Copies `count` u32 results at `outPtr` into `out` (from {@link checkIndicesOut}). */
+  indicesAt(outPtr: number, count: number, out: Uint32Array): Uint32Array {
+    const u32 = this.u32;
+    const base = outPtr >>> 2;
+    for (let i = 0; i < count; i++) out[i] = u32[base + i] as number;
+    return out;
+  }
+
   private growBatchData(need: number, keep: number): void {
     let cap = Math.max(this.batchDataCap, 4096);
     while (cap < need) cap *= 2;
@@ -230,6 +251,19 @@ export class WasmCore {
     this.batchData = next;
     this.batchDataCap = cap;
   }
+}
+
+/**
+ * The array a `getManyIndices(keys, out?)` call fills: `out` when it is a Uint32Array of at
+ * least `count`, else a new one.
+ * @throws {InvalidOptionError} when `out` is given and too short or not a Uint32Array.
+ */
+export function checkIndicesOut(count: number, out: Uint32Array | undefined): Uint32Array {
+  if (out === undefined) return new Uint32Array(count);
+  if (!(out instanceof Uint32Array) || out.length < count) {
+    throw new InvalidOptionError('out', out, `must be a Uint32Array of length >= ${count}`);
+  }
+  return out;
 }
 
 function keyTypeError(key: unknown, name = 'key'): TypeError {
