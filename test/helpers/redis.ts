@@ -16,7 +16,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import { type RedisStore, redisStore } from '../../src/store/redis/RedisStore.js';
 
 /** The shared test Redis: `REDIS_URL`, or redis://127.0.0.1:6379. */
 export function redisUrl(): string {
@@ -283,4 +284,22 @@ export async function startRedisCluster(masters = 3, timeoutMs = 20_000): Promis
     await stopAll();
     throw err;
   }
+}
+
+/**
+ * A `redisStore` over a new Cluster client for `cluster`'s nodes; closing the store also
+ * disconnects that client (the store leaves clients it was given open).
+ */
+export async function clusterStore(cluster: Promise<RedisCluster>, prefix: string): Promise<RedisStore> {
+  const { startupNodes } = await cluster;
+  const client = new Cluster([...startupNodes], { redisOptions: { maxRetriesPerRequest: 1 } });
+  client.on('error', () => {});
+  const store = redisStore(client, { prefix });
+  const close = store.close.bind(store);
+  return Object.assign(store, {
+    close: async () => {
+      await close();
+      client.disconnect();
+    },
+  });
 }

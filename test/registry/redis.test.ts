@@ -1,11 +1,7 @@
-/**
- * The registry contract on the shared Redis (skips loudly without one unless REQUIRE_REDIS=1)
- * and on a self-started Redis Cluster of three masters: every script must run on one slot.
- */
-import { Cluster } from 'ioredis';
 import { afterAll, describe } from 'vitest';
 import { redisStore } from '../../src/store/redis/RedisStore.js';
 import {
+  clusterStore,
   deletePrefix,
   haveRedisServerBinary,
   type RedisCluster,
@@ -31,16 +27,6 @@ describe.skipIf(!haveRedisServerBinary())('registry on a redis cluster', () => {
   });
   run('redis cluster (3 masters)', async () => {
     cluster ??= startRedisCluster(3);
-    const { startupNodes } = await cluster;
-    const client = new Cluster([...startupNodes], { redisOptions: { maxRetriesPerRequest: 1 } });
-    client.on('error', () => {});
-    const store = redisStore(client, { prefix: 'registry-cluster:' });
-    const close = store.close.bind(store);
-    return Object.assign(store, {
-      close: async () => {
-        await close();
-        client.disconnect();
-      },
-    });
+    return clusterStore(cluster, 'registry-cluster:');
   });
 });

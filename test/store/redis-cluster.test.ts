@@ -6,10 +6,11 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Cluster, Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { afterAll, describe } from 'vitest';
 import { redisStore } from '../../src/store/redis/RedisStore.js';
 import {
+  clusterStore,
   freePort,
   haveRedisServerBinary,
   pingRedis,
@@ -30,17 +31,7 @@ describe.skipIf(!canStart)('redis cluster', () => {
   });
   run('redis cluster (3 masters)', async () => {
     cluster ??= startRedisCluster(3);
-    const { startupNodes } = await cluster;
-    const client = new Cluster([...startupNodes], { redisOptions: { maxRetriesPerRequest: 1 } });
-    client.on('error', () => {});
-    const store = redisStore(client, { prefix: 'cluster-test:' });
-    const close = store.close.bind(store);
-    return Object.assign(store, {
-      close: async () => {
-        await close();
-        client.disconnect();
-      },
-    });
+    return clusterStore(cluster, 'cluster-test:');
   });
 });
 
