@@ -71,7 +71,7 @@ export const FLAGS: readonly FlagSpec[] = [
   {
     name: 'admin-port',
     value: 'n',
-    summary: 'Admin API port (default 9080)',
+    summary: 'Admin API port (default 9080; 0: a free one). A port in use stops the start',
     commands: ['gateway'],
   },
   {
@@ -280,14 +280,15 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     ...(typeof values.host === 'string' ? { host: values.host } : {}),
     logLevel: level,
     admin: {
-      ...(adminPort === undefined ? { optional: true } : { port: adminPort }),
+      ...(adminPort === undefined ? {} : { port: adminPort }),
       ...(typeof values['admin-host'] === 'string' ? { host: values['admin-host'] } : {}),
       ...(adminToken === undefined ? {} : { token: adminToken }),
     },
   });
   const log = gateway.log;
   // Signals are handled from before the first port opens: a SIGTERM that arrives while the
-  // admin API is still starting drains the proxy rather than killing the process.
+  // gateway is still starting cancels the start (no further port opens, and the ones open
+  // close) and drains the proxy, rather than killing the process.
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {
@@ -316,6 +317,14 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
   try {
     address = await gateway.listen();
   } catch (err) {
+    // A signal cancelled the start: stop() is shutting down and exits.
+    if (stopping) return 0;
+    const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+    if (e.code === 'EADDRINUSE') {
+      io.err(
+        `ringway: ${e.address ?? 'the address'}:${e.port ?? '?'} is in use; choose other ports with --port and --admin-port (0: a free one)\n`,
+      );
+    }
     log.error({ err }, 'cannot listen');
     await gateway.close();
     await store?.close();
@@ -327,13 +336,14 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     io.out(`ringway: admin API token (generated for this run): ${admin.token}\n`);
   }
   // With demo upstreams, say what to try.
-  const demoRoute =
-    config.demo === undefined ? undefined : config.routes.find((r) => r.service === config.demo?.service);
+  const live = gateway.routes;
+  const demoRoute = config.demo === undefined ? undefined : live.routes.find((r) => r.service === config.demo?.service);
   const host = address.address.includes(':') ? `[${address.address}]` : address.address;
   log.info(
     {
-      routes: config.routes.length,
-      services: [...config.services.keys()],
+      routes: live.routes.length,
+      routesFrom: live.origin.source === 'config' ? `${live.origin.key} v${live.origin.version}` : live.origin.source,
+      services: [...live.services.keys()],
       store: store?.kind ?? 'memory',
       ...(demoRoute === undefined ? {} : { try: `curl http://${host}:${address.port}${demoRoute.prefix}` }),
     },

@@ -21,13 +21,20 @@ import { createServer, STATUS_CODES } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { RetryBudget, resolveRetryBudgetOptions } from '../src/balancer/RetryBudget.js';
+import { ConfigCenter } from '../src/config/ConfigCenter.js';
 import type { Registration } from '../src/registry/Registration.js';
 import { ServiceRegistry } from '../src/registry/ServiceRegistry.js';
 import { memoryStore } from '../src/store/memory/MemoryStore.js';
 import { RedisStore } from '../src/store/redis/RedisStore.js';
 import type { Store } from '../src/store/Store.js';
 import { type AdminOptions, AdminServer } from './admin/AdminServer.js';
-import { IDEMPOTENT_METHODS, type ResolvedGatewayConfig, type ResolvedRoute } from './config/GatewayConfig.js';
+import {
+  IDEMPOTENT_METHODS,
+  type ResolvedGatewayConfig,
+  type ResolvedRoute,
+  type ResolvedService,
+} from './config/GatewayConfig.js';
+import { LiveRoutes, type LiveRoutesOptions, type RoutesOrigin } from './config/LiveRoutes.js';
 import { type DemoUpstreams, startDemoUpstreams } from './demo/demoUpstreams.js';
 import { errorBody, GATEWAY_ERRORS, type GatewayErrorCode, sendError } from './errors.js';
 import { Logger, type LogLevel } from './log.js';
@@ -82,6 +89,32 @@ export interface GatewayOptions {
    * @default no admin API
    */
   admin?: AdminOptions;
+  /**
+   * The config center that live routes come from and that the admin API serves at
+   * `/v1/config/...`. The gateway does not close a center it was given.
+   * @default `admin.config` if given, else a new ConfigCenter on `store` (namespace `default`)
+   */
+  configCenter?: ConfigCenter;
+  /**
+   * Live routes: the key of the config center whose value (`{ routes, services }`, as in the
+   * file) replaces the routes and services of `config` while it has one, applied live; see
+   * `LiveRoutes`. false: the routes of `config` only, changed by `apply()` alone.
+   * @default { key: 'gateway/routes' }
+   */
+  liveRoutes?: LiveRoutesOptions | false;
+}
+
+/** The routes live now, their services, where they came from and when they went live. */
+export interface LiveRoutesView {
+  readonly routes: readonly ResolvedRoute[];
+  readonly services: ReadonlyMap<string, ResolvedService>;
+  readonly origin: RoutesOrigin;
+  readonly appliedAt: Date;
+}
+
+/** `listen()` was cancelled by `close()`. */
+function startCancelled(): DOMException {
+  return new DOMException('the gateway was closed while it was starting', 'AbortError');
 }
 
 /** A route table with each route's runtime, swapped as one. */
@@ -89,6 +122,8 @@ interface Compiled {
   readonly config: ResolvedGatewayConfig;
   readonly table: RouteTable;
   readonly runtimes: readonly RouteRuntime[];
+  /** Where the configuration came from. */
+  readonly origin: RoutesOrigin;
   /** When this table went live. */
   readonly appliedAt: Date;
 }
@@ -122,7 +157,14 @@ export class Gateway {
   readonly registry: ServiceRegistry;
   /** The admin API, when `options.admin` asked for it. */
   readonly admin: AdminServer | undefined;
+  /** The config center of live routes and of the admin API's `/v1/config`. */
+  readonly configCenter: ConfigCenter;
+  /** The live routes watch, unless `options.liveRoutes` is false. */
+  readonly liveRoutes: LiveRoutes | undefined;
   #compiled: Compiled;
+  /** The proxy's and the admin API's ports opening now, in `listen()` (close() waits for each, then closes it). */
+  readonly #opening: { proxy?: Promise<unknown> | undefined; admin?: Promise<unknown> | undefined } = {};
+  readonly #ownsConfigCenter: boolean;
   #inFlight = 0;
   #draining = false;
   #closed: Promise<void> | undefined;
@@ -213,7 +255,18 @@ export class Gateway {
       instances: (service, count) => log.info({ service, instances: count }, 'service instances changed'),
       invalidInstance: (service, id, reason) => log.warn({ service, instance: id, reason }, 'instance refused'),
     });
-    this.#compiled = this.#compile(config);
+    this.#compiled = this.#compile(config, { source: 'file' });
+    this.#ownsConfigCenter = options.configCenter === undefined && options.admin?.config === undefined;
+    this.configCenter = options.configCenter ?? options.admin?.config ?? new ConfigCenter({ store: this.store });
+    this.liveRoutes =
+      options.liveRoutes === false
+        ? undefined
+        : new LiveRoutes(
+            this.configCenter,
+            config,
+            { apply: (c, origin) => this.apply(c, origin), log, metrics: this.metrics?.registry },
+            options.liveRoutes,
+          );
     this.admin = options.admin === undefined ? undefined : new AdminServer(this, options.admin);
 
     // Bodies stay unread: the proxy streams them. No parser, no buffering, no JSON.
@@ -232,9 +285,10 @@ export class Gateway {
     return this.#compiled.config;
   }
 
-  /** The routes live now and when they went live. */
-  get routes(): { readonly routes: readonly ResolvedRoute[]; readonly appliedAt: Date } {
-    return { routes: this.#compiled.table.routes, appliedAt: this.#compiled.appliedAt };
+  /** The routes live now, their services, where they came from and when they went live. */
+  get routes(): LiveRoutesView {
+    const c = this.#compiled;
+    return { routes: c.table.routes, services: c.config.services, origin: c.origin, appliedAt: c.appliedAt };
   }
 
   /** Requests being proxied now. */
@@ -250,14 +304,16 @@ export class Gateway {
   /**
    * Makes `config`'s routes and services live: new requests use them at once, requests in
    * flight finish on the routes they matched. Listen address and proxy-wide settings
-   * (`listen`, `proxy`) take effect only at the next start.
+   * (`listen`, `proxy`) take effect only at the next start. With live routes on, the next
+   * version of the routes key replaces what this applied.
+   * @param origin Where the configuration comes from, as `routes.origin` shows it.
    */
-  apply(config: ResolvedGatewayConfig): void {
+  apply(config: ResolvedGatewayConfig, origin: RoutesOrigin = { source: 'code' }): void {
     this.metrics?.forgetRoutes(new Set(config.routes.map((r) => r.name)));
-    this.#compiled = this.#compile(config);
+    this.#compiled = this.#compile(config, origin);
   }
 
-  #compile(config: ResolvedGatewayConfig): Compiled {
+  #compile(config: ResolvedGatewayConfig, origin: RoutesOrigin): Compiled {
     const balancers = this.upstreams.apply(config.services, config.routes);
     const runtimes = config.routes.map((route, i): RouteRuntime => {
       const service = config.services.get(route.service);
@@ -277,26 +333,53 @@ export class Gateway {
         stats: this.metrics?.route(route.name),
       });
     });
-    return Object.freeze({ config, table: new RouteTable(config.routes), runtimes, appliedAt: new Date() });
+    return Object.freeze({ config, table: new RouteTable(config.routes), runtimes, origin, appliedAt: new Date() });
   }
 
   /**
-   * Starts listening, once registry-backed services have their instances (or after 5 s);
-   * resolves with the address.
+   * Starts listening, once the live routes were read (or after 5 s: the store is away) and
+   * registry-backed services have their instances (or after 5 s); resolves with the address.
+   * A `close()` meanwhile cancels the start: no port stays open, and this rejects with an
+   * `AbortError`.
    */
   async listen(): Promise<AddressInfo> {
+    if (this.#closed !== undefined) throw startCancelled();
+    if (this.liveRoutes !== undefined && !(await this.liveRoutes.ready(5_000))) {
+      this.log.warn(
+        { key: this.liveRoutes.key },
+        'live routes not read yet (store unreachable): starting with the file',
+      );
+    }
     await this.upstreams.ready(5_000);
-    await this.app.listen({ port: this.#listenPort, host: this.#listenHost });
+    await this.#open('proxy', () => this.app.listen({ port: this.#listenPort, host: this.#listenHost }));
     const address = this.app.server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     this.log.info({ address: address.address, port: address.port }, `listening at http://${host}:${address.port}`);
     try {
-      await this.admin?.listen();
+      await this.#open('admin', () => this.admin?.listen());
     } catch (err) {
-      await this.app.close();
+      // close() closes the proxy when it cancelled the start; otherwise it is closed here.
+      if (this.#closed === undefined) await this.app.close();
       throw err;
     }
     return address;
+  }
+
+  /**
+   * Opens a port unless the gateway is closing; close() waits for an opening in progress
+   * before closing the servers, so that no port opens after close() (a server that Fastify
+   * is still starting when its close() is called would start listening anyway).
+   */
+  async #open(which: 'proxy' | 'admin', start: () => Promise<unknown> | undefined): Promise<void> {
+    if (this.#closed !== undefined) throw startCancelled();
+    const opening = start();
+    this.#opening[which] = opening;
+    try {
+      await opening;
+    } finally {
+      this.#opening[which] = undefined;
+    }
+    if (this.#closed !== undefined) throw startCancelled();
   }
 
   /** The server's request listener: the proxy's fast path. */
@@ -492,8 +575,14 @@ export class Gateway {
 
   async #shutdown(): Promise<void> {
     this.#draining = true;
+    this.liveRoutes?.close();
+    // A start in progress opens no more ports (listen() checks #closed); a port opening now
+    // is let finish, so that its close below closes it. The other closes at once.
+    const settled = (p: Promise<unknown> | undefined): Promise<unknown> | undefined => p?.catch(() => undefined);
+    const adminOpening = settled(this.#opening.admin);
+    const adminClosed = adminOpening === undefined ? this.admin?.close() : adminOpening.then(() => this.admin?.close());
+    await settled(this.#opening.proxy);
     const server = this.app.server;
-    const adminClosed = this.admin?.close();
     const appClosed = this.app.close();
     if (this.#inFlight > 0) {
       const drainMs = this.#compiled.config.proxy.drainTimeoutMs;
@@ -514,6 +603,7 @@ export class Gateway {
     await Promise.allSettled(this.#registrations.map((r) => r.deregister()));
     if (this.#ownsRegistry) await this.registry.close();
     await this.#demo?.close();
+    if (this.#ownsConfigCenter) await this.configCenter.close();
     if (this.#ownsStore) await this.store.close();
   }
 

@@ -18,6 +18,7 @@ export {
   type GatewayConfig,
   type HashKeyConfig,
   IDEMPOTENT_METHODS,
+  type LiveRoutesConfig,
   type RateLimitConfig,
   type ResolvedGatewayConfig,
   type ResolvedRoute,
@@ -25,11 +26,20 @@ export {
   type RetryConfig,
   type RouteConfig,
   resolveGatewayConfig,
+  resolveLiveRoutes,
   type ServiceConfig,
 } from './config/GatewayConfig.js';
+export {
+  DEFAULT_ROUTES_KEY,
+  LiveRoutes,
+  type LiveRoutesOptions,
+  type RejectedRoutes,
+  type RoutesOrigin,
+} from './config/LiveRoutes.js';
 export { loadGatewayConfig, parseGatewayConfig } from './config/loadConfig.js';
 export {
   GATEWAY_CONFIG_SCHEMA,
+  LIVE_ROUTES_SCHEMA,
   RETRY_CONDITIONS,
   type RetryCondition,
   ROUTE_SCHEMA,
@@ -37,6 +47,6 @@ export {
   SERVICE_SCHEMA,
 } from './config/schema.js';
 export { GATEWAY_ERRORS, type GatewayErrorBody, type GatewayErrorCode } from './errors.js';
-export { createGateway, Gateway, type GatewayOptions } from './gateway.js';
+export { createGateway, Gateway, type GatewayOptions, type LiveRoutesView } from './gateway.js';
 export { GatewayMetrics, LATENCY_BUCKETS } from './metrics/GatewayMetrics.js';
 export type { InstanceSource, SourceInstance, SourceWatch } from './upstreams/Upstreams.js';

@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
-import { ConfigCenter } from '../../src/config/ConfigCenter.js';
+import type { ConfigCenter } from '../../src/config/ConfigCenter.js';
 import {
   InvalidOptionError,
   NotFoundError,
@@ -26,11 +26,13 @@ import {
 } from '../../src/errors.js';
 import { checkRegistration, encodeRecord, type ServiceInstance } from '../../src/registry/ServiceInstance.js';
 import { checkInt } from '../../src/validate.js';
+import { ConfigError } from '../config/ConfigError.js';
 import type { Gateway } from '../gateway.js';
 import { requestIdFor } from '../proxy/requestId.js';
 import { awaitIndex, DEFAULT_WAIT_MS, parseWait } from './blocking.js';
 import { registerConfigRoutes } from './configRoutes.js';
 import { fail } from './fail.js';
+import { failConfig, registerRoutesRoutes } from './routesRoutes.js';
 import { INSTANCE_PARAMS, INSTANCES_QUERY, NO_QUERY, REGISTRATION_BODY, SERVICE_PARAMS } from './schemas.js';
 import { checkToken, generateToken, TokenCheck } from './token.js';
 
@@ -48,17 +50,11 @@ export interface AdminOptions {
   /** Largest request body, in bytes. @default 65_536 */
   bodyLimit?: number;
   /**
-   * The config center behind `/v1/config/...` (not closed by the admin server).
-   * @default a ConfigCenter on the gateway's store, namespace `default`, closed with the admin server
+   * The config center behind `/v1/config/...` (not closed by the admin server); the gateway's
+   * live routes come from it too, unless `GatewayOptions.configCenter` names another.
+   * @default the gateway's `configCenter`: a ConfigCenter on its store, namespace `default`
    */
   config?: ConfigCenter;
-  /**
-   * When the port is taken, log an error and run the gateway without the admin API instead
-   * of failing `listen()` (the CLI does this for the default port only, so that two
-   * gateways started on one machine without `--admin-port` both proxy).
-   * @default false
-   */
-  optional?: boolean;
 }
 
 /** Default admin port. */
@@ -141,9 +137,7 @@ export class AdminServer {
   readonly #port: number;
   readonly #host: string;
   readonly #check: TokenCheck;
-  readonly #optional: boolean;
   readonly #config: ConfigCenter;
-  readonly #ownsConfig: boolean;
   /** Aborts the blocking queries waiting now, at close. */
   readonly #closing = new AbortController();
 
@@ -154,9 +148,7 @@ export class AdminServer {
     this.#gateway = gateway;
     this.#port = options.port === undefined ? DEFAULT_ADMIN_PORT : checkInt('admin.port', options.port, 0, 65_535);
     this.#host = options.host ?? DEFAULT_ADMIN_HOST;
-    this.#optional = options.optional === true;
-    this.#ownsConfig = options.config === undefined;
-    this.#config = options.config ?? new ConfigCenter({ store: gateway.store });
+    this.#config = options.config ?? gateway.configCenter;
     const bodyLimit =
       options.bodyLimit === undefined
         ? DEFAULT_ADMIN_BODY_LIMIT
@@ -191,21 +183,9 @@ export class AdminServer {
     return this.app.server.listening;
   }
 
-  /**
-   * Starts listening; resolves with the address (undefined when the port is taken and the
-   * admin API is `optional`).
-   */
-  async listen(): Promise<AddressInfo | undefined> {
-    try {
-      await this.app.listen({ port: this.#port, host: this.#host });
-    } catch (err) {
-      if (!this.#optional || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-      this.#gateway.log.error(
-        { err, port: this.#port, host: this.#host },
-        `admin API not started: ${this.#host}:${this.#port} is in use (choose another with --admin-port)`,
-      );
-      return undefined;
-    }
+  /** Starts listening; resolves with the address. */
+  async listen(): Promise<AddressInfo> {
+    await this.app.listen({ port: this.#port, host: this.#host });
     const address = this.app.server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     this.#gateway.log.info(
@@ -219,7 +199,6 @@ export class AdminServer {
   async close(): Promise<void> {
     this.#closing.abort();
     await this.app.close();
-    if (this.#ownsConfig) await this.#config.close();
   }
 
   #routes(): void {
@@ -250,6 +229,7 @@ export class AdminServer {
         return fail(reply, 'ERR_INVALID', message, field);
       }
       if (err instanceof InvalidOptionError) return fail(reply, 'ERR_INVALID', err.message, err.field);
+      if (err instanceof ConfigError) return failConfig(reply, err);
       if (err instanceof ValidationError) {
         return fail(reply, 'ERR_INVALID', err.message, `body${err.path.replaceAll('/', '.')}`);
       }
@@ -311,13 +291,7 @@ export class AdminServer {
         return reply.type(metrics.registry.contentType).header('cache-control', 'no-store').send(text);
       });
 
-      app.get('/v1/routes', { schema: { querystring: NO_QUERY } }, async (_request, reply) => {
-        const { routes, appliedAt } = gateway.routes;
-        const body = JSON.stringify({ appliedAt: appliedAt.toISOString(), routes }, (_key, value: unknown) =>
-          value instanceof Set ? [...value] : value instanceof Map ? Object.fromEntries(value) : value,
-        );
-        return reply.type('application/json; charset=utf-8').header('cache-control', 'no-store').send(body);
-      });
+      registerRoutesRoutes(app, gateway, this.#closing.signal);
 
       app.get('/v1/services', { schema: { querystring: NO_QUERY } }, async () => ({
         services: await registry.services(),
@@ -405,7 +379,11 @@ export class AdminServer {
         },
       );
 
-      registerConfigRoutes(app, this.#config);
+      registerConfigRoutes(app, this.#config, (key, value) => {
+        // The live routes key takes only what this gateway would apply (400 naming the field).
+        const live = gateway.liveRoutes;
+        if (live !== undefined && live.center === this.#config && key === live.key) live.check(value);
+      });
 
       app.delete<{ Params: InstanceParams }>(
         '/v1/services/:service/instances/:id',

@@ -32,7 +32,7 @@ function versionOfTag(tag: string): number | undefined {
  * The compare-and-set the request's preconditions ask for: `{}` (none) or `{ expectedVersion }`;
  * undefined once an error answer was sent (bad header, or `If-Match: *` on a missing key).
  */
-async function preconditions(
+export async function preconditions(
   config: ConfigCenter,
   key: string,
   request: FastifyRequest,
@@ -68,8 +68,15 @@ async function preconditions(
   return { expectedVersion: version };
 }
 
-/** Adds the config endpoints to the admin app. */
-export function registerConfigRoutes(app: FastifyInstance, config: ConfigCenter): void {
+/**
+ * Adds the config endpoints to the admin app. `check(key, value)`, when given, may refuse a
+ * `PUT` before anything is written by throwing (a `ValidationError` answers 400).
+ */
+export function registerConfigRoutes(
+  app: FastifyInstance,
+  config: ConfigCenter,
+  check?: (key: string, value: unknown) => void,
+): void {
   const etag = (version: number): string => `"${version}"`;
 
   app.get<{ Params: KeyParams }>(
@@ -93,6 +100,7 @@ export function registerConfigRoutes(app: FastifyInstance, config: ConfigCenter)
     },
     async (request, reply) => {
       const key = request.params['*'];
+      check?.(key, request.body);
       const cas = await preconditions(config, key, request, reply);
       if (cas === undefined) return reply;
       const { version, updatedAt } = await config.set(key, request.body, cas);

@@ -21,7 +21,7 @@ import type { RingHashOptions } from '../../src/balancer/strategies/RingHash.js'
 import { resolveRingHashOptions } from '../../src/balancer/strategies/RingHash.js';
 import { describe, InvalidOptionError } from '../../src/errors.js';
 import { ConfigError, type ConfigIssue, joinField, splitField } from './ConfigError.js';
-import { GATEWAY_CONFIG_SCHEMA, type RetryCondition, type ROUTE_STRATEGIES } from './schema.js';
+import { GATEWAY_CONFIG_SCHEMA, LIVE_ROUTES_SCHEMA, type RetryCondition, type ROUTE_STRATEGIES } from './schema.js';
 
 /** A route's strategy name. */
 export type RouteStrategy = (typeof ROUTE_STRATEGIES)[number];
@@ -118,6 +118,15 @@ export interface ServiceConfig {
   connections?: number;
   /** Time to open a connection to an instance. @default 5_000 */
   connectTimeoutMs?: number;
+}
+
+/**
+ * The live routes as stored in the config center (key `gateway/routes` by default): the
+ * file's `routes` and `services`, together.
+ */
+export interface LiveRoutesConfig {
+  routes: RouteConfig[];
+  services?: Record<string, ServiceConfig>;
 }
 
 /** The whole file as written. */
@@ -275,12 +284,16 @@ export const DEFAULT_GATEWAY_CONFIG = Object.freeze({
 /** Methods RFC 9110 (section 9.2.2) calls idempotent: a retry of them is safe. */
 export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
-let validator: ReturnType<Ajv['compile']> | undefined;
+let ajv: Ajv | undefined;
+const validators = new Map<object, ReturnType<Ajv['compile']>>();
 
-function validate(value: unknown): ErrorObject[] {
+/** Validates `value` against one of the configuration schemas (each compiled once, on first use). */
+function validate(schema: object, value: unknown): ErrorObject[] {
+  let validator = validators.get(schema);
   if (validator === undefined) {
-    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
-    validator = ajv.compile(GATEWAY_CONFIG_SCHEMA);
+    ajv ??= new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
+    validator = ajv.compile(schema);
+    validators.set(schema, validator);
   }
   return validator(value) ? [] : (validator.errors ?? []);
 }
@@ -403,7 +416,7 @@ function checkWith(issues: RawIssue[], base: (string | number)[], run: (field: s
  *   (and line, when `locate` knows it).
  */
 export function resolveGatewayConfig(value: unknown, locate?: Locate, source?: string): ResolvedGatewayConfig {
-  const schemaErrors = validate(value ?? {});
+  const schemaErrors = validate(GATEWAY_CONFIG_SCHEMA, value ?? {});
   if (schemaErrors.length > 0) throw new ConfigError(finish(schemaIssues(schemaErrors), locate).slice(0, 25), source);
   const input = (value ?? {}) as GatewayConfig;
   const issues: RawIssue[] = [];
@@ -421,23 +434,7 @@ export function resolveGatewayConfig(value: unknown, locate?: Locate, source?: s
     drainTimeoutMs: p.drainTimeoutMs ?? d.drainTimeoutMs,
   });
 
-  const services = new Map<string, ResolvedService>();
-  for (const [name, s] of Object.entries(input.services ?? {})) {
-    services.set(name, resolveService(name, s, issues));
-  }
-
-  const routes: ResolvedRoute[] = [];
-  const names = new Map<string, number>();
-  (input.routes ?? []).forEach((r, i) => {
-    const route = resolveRoute(r, i, proxy, issues);
-    const other = names.get(route.name);
-    if (other !== undefined) {
-      issues.push({ segments: ['routes', i, 'name'], message: `repeats the name of routes[${other}]` });
-    }
-    names.set(route.name, i);
-    routes.push(route);
-    if (!services.has(route.service)) services.set(route.service, resolveService(route.service, {}, issues));
-  });
+  const { routes, services } = resolveRoutesAndServices(input, proxy, issues);
 
   const demoInput = input.demo;
   const demo: ResolvedDemo | undefined =
@@ -453,10 +450,53 @@ export function resolveGatewayConfig(value: unknown, locate?: Locate, source?: s
   return Object.freeze({
     listen: Object.freeze({ port: input.listen?.port ?? d.port, host: input.listen?.host ?? d.host }),
     proxy,
-    routes: Object.freeze(routes),
+    routes,
     services,
     demo,
   });
+}
+
+/**
+ * Validates live routes (the value of the gateway's routes key in the config center: the
+ * file's `routes` and `services` together) with every check a file gets, and resolves them
+ * against `base`, the configuration the gateway started with: route defaults come from its
+ * `proxy` settings, and `listen`, `proxy` and `demo` stay as they are.
+ * @throws {ConfigError} (`ERR_VALIDATION`) listing every problem, each naming its field
+ *   (`routes[0].match.prefix`), as in a file.
+ */
+export function resolveLiveRoutes(value: unknown, base: ResolvedGatewayConfig, source?: string): ResolvedGatewayConfig {
+  const schemaErrors = validate(LIVE_ROUTES_SCHEMA, value);
+  if (schemaErrors.length > 0)
+    throw new ConfigError(finish(schemaIssues(schemaErrors), undefined).slice(0, 25), source);
+  const issues: RawIssue[] = [];
+  const { routes, services } = resolveRoutesAndServices(value as LiveRoutesConfig, base.proxy, issues);
+  if (issues.length > 0) throw new ConfigError(finish(issues, undefined).slice(0, 25), source);
+  return Object.freeze({ ...base, routes, services });
+}
+
+/** Resolves routes and services (each route's undeclared service gets one with defaults). */
+function resolveRoutesAndServices(
+  input: { routes?: RouteConfig[]; services?: Record<string, ServiceConfig> },
+  proxy: ResolvedProxyOptions,
+  issues: RawIssue[],
+): { routes: readonly ResolvedRoute[]; services: ReadonlyMap<string, ResolvedService> } {
+  const services = new Map<string, ResolvedService>();
+  for (const [name, s] of Object.entries(input.services ?? {})) {
+    services.set(name, resolveService(name, s, issues));
+  }
+  const routes: ResolvedRoute[] = [];
+  const names = new Map<string, number>();
+  (input.routes ?? []).forEach((r, i) => {
+    const route = resolveRoute(r, i, proxy, issues);
+    const other = names.get(route.name);
+    if (other !== undefined) {
+      issues.push({ segments: ['routes', i, 'name'], message: `repeats the name of routes[${other}]` });
+    }
+    names.set(route.name, i);
+    routes.push(route);
+    if (!services.has(route.service)) services.set(route.service, resolveService(route.service, {}, issues));
+  });
+  return { routes: Object.freeze(routes), services };
 }
 
 function resolveHashKey(h: HashKeyConfig): ResolvedHashKey {

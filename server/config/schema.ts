@@ -269,6 +269,30 @@ export const SERVICE_SCHEMA = {
   },
 } as const;
 
+/** Schema of the `routes` list. */
+const ROUTES_SCHEMA = { type: 'array', maxItems: 10_000, items: ROUTE_SCHEMA } as const;
+
+/** Schema of the `services` map. */
+const SERVICES_SCHEMA = {
+  type: 'object',
+  maxProperties: 10_000,
+  propertyNames: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,128}$' },
+  additionalProperties: SERVICE_SCHEMA,
+} as const;
+
+/**
+ * Schema of the live routes: the value of the config key the gateway watches
+ * (`gateway/routes` by default), the file's `routes` and `services` together, so that a
+ * route naming a new service arrives with it. `listen`, `proxy` and `demo` stay the file's.
+ */
+export const LIVE_ROUTES_SCHEMA = {
+  type: 'object',
+  description: "the gateway's routes and the services they name, as in the configuration file",
+  additionalProperties: false,
+  required: ['routes'],
+  properties: { routes: ROUTES_SCHEMA, services: SERVICES_SCHEMA },
+} as const;
+
 /** Schema of the whole configuration file. */
 export const GATEWAY_CONFIG_SCHEMA = {
   type: 'object',
@@ -297,13 +321,8 @@ export const GATEWAY_CONFIG_SCHEMA = {
         drainTimeoutMs: nonNegativeMs,
       },
     },
-    routes: { type: 'array', maxItems: 10_000, items: ROUTE_SCHEMA },
-    services: {
-      type: 'object',
-      maxProperties: 10_000,
-      propertyNames: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,128}$' },
-      additionalProperties: SERVICE_SCHEMA,
-    },
+    routes: ROUTES_SCHEMA,
+    services: SERVICES_SCHEMA,
     demo: {
       type: 'object',
       additionalProperties: false,

@@ -198,9 +198,14 @@ export interface GatewayProcess {
 
 const CLI = fileURLToPath(new URL('../../server/cli.ts', import.meta.url));
 
-/** Runs the CLI with `args` in a child process and waits for the gateway to listen. */
+/**
+ * Runs the CLI with `args` in a child process and waits for the gateway to listen. A `gateway`
+ * command without `--admin-port` gets `--admin-port 0` (a free port): the default, 9080, may
+ * be taken, and a taken admin port stops the start.
+ */
 export async function spawnGateway(args: string[], env: NodeJS.ProcessEnv = {}): Promise<GatewayProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+  const adminPort = args[0] === 'gateway' && !args.includes('--admin-port') ? ['--admin-port', '0'] : [];
+  const proc = spawn(process.execPath, ['--import', 'tsx', CLI, ...args, ...adminPort], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
