@@ -1,8 +1,11 @@
-// The CLI: help, version, check, and a gateway process that drains in-flight requests on
-// SIGTERM and exits 0.
+// The CLI: help, version, check, a gateway process that drains in-flight requests on
+// SIGTERM and exits 0, and a start-up cancelled by a signal that leaves no port open.
 import { request } from 'node:http';
+import { type AddressInfo, connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { COMMANDS, FLAGS, helpText, main, version } from '../../server/cli.js';
+import { resolveGatewayConfig } from '../../server/config/GatewayConfig.js';
+import { createGateway, type Gateway } from '../../server/gateway.js';
 import { configFile, spawnGateway, startUpstream } from './helpers.js';
 
 function io() {
@@ -106,4 +109,54 @@ describe('ringway CLI', () => {
     expect(gw.output()).toContain('draining');
     await slow.close();
   });
+});
+
+/** Resolves with the connect error code, or 'connected'. */
+function tryConnect(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('connected');
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? String(err)));
+  });
+}
+
+// The CLI's SIGTERM handler calls gateway.close(); when that happens while listen() is still
+// starting, the start is cancelled: no port opens after it, and those already open close.
+describe('a start cancelled by close() (a signal while the gateway starts)', () => {
+  const cases: [string, (gw: Gateway, close: () => void) => void][] = [
+    ['before listen()', (_gw, close) => close()],
+    ['while the proxy port opens', (gw, close) => gw.app.server.once('listening', close)],
+    ['while the admin API starts', (gw, close) => gw.admin?.app.server.once('listening', close)],
+  ];
+  for (const [when, arm] of cases) {
+    it(`${when}: listen() rejects with an AbortError and no port stays open`, async () => {
+      const gw = await createGateway({
+        config: resolveGatewayConfig({
+          routes: [{ match: { prefix: '/' }, service: 'a' }],
+          services: { a: { static: ['http://127.0.0.1:1'] } },
+        }),
+        port: 0,
+        host: '127.0.0.1',
+        logLevel: false,
+        admin: { port: 0, host: '127.0.0.1' },
+      });
+      const ports: number[] = [];
+      for (const server of [gw.app.server, gw.admin?.app.server]) {
+        server?.once('listening', () => ports.push((server.address() as AddressInfo).port));
+      }
+      let closed: Promise<void> | undefined;
+      arm(gw, () => {
+        closed = gw.close();
+      });
+      await expect(gw.listen()).rejects.toMatchObject({ name: 'AbortError' });
+      await closed;
+      expect(closed).toBeDefined();
+      expect(gw.app.server.listening).toBe(false);
+      expect(gw.admin?.listening).toBe(false);
+      for (const port of ports) expect(await tryConnect(port)).toBe('ECONNREFUSED');
+    });
+  }
 });

@@ -1,5 +1,7 @@
 // The CLI serves the admin API next to the proxy: the token comes from --admin-token,
-// RINGWAY_ADMIN_TOKEN or is generated and printed once; bad admin flags exit 2.
+// RINGWAY_ADMIN_TOKEN or is generated and printed once; bad admin flags exit 2; a taken admin
+// port (the default one too) stops the start.
+import { createServer, type Server } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../../server/cli.js';
 import { configFile, type GatewayProcess, send, spawnGateway, until } from '../helpers.js';
@@ -87,6 +89,43 @@ describe('CLI admin API', () => {
       expect(code, argv.join(' ')).toBe(2);
       expect(err.join('')).toContain(says);
       expect(err.join('')).not.toContain('short-secret');
+    }
+  });
+});
+
+/** Listens on 127.0.0.1:`port`; resolves undefined when something else has it already. */
+function occupy(port: number): Promise<Server | undefined> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      err.code === 'EADDRINUSE' ? resolve(undefined) : reject(err),
+    );
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}
+
+describe('CLI admin port', () => {
+  it('a taken admin port, given or the default 9080, stops the start (exit 1) with a message naming the flag', async () => {
+    const taken = await occupy(0);
+    const port = (taken?.address() as { port: number }).port;
+    // 9080 is taken here either by this test or by something else: the start must fail either way.
+    const defaultPort = await occupy(9080);
+    try {
+      for (const argv of [['--admin-port', String(port)], []]) {
+        const err: string[] = [];
+        const code = await main(['gateway', '-c', config, '--port', '0', '--log-level', 'silent', ...argv], {
+          out: () => {},
+          err: (t) => err.push(t),
+          env: {},
+          onSignal: () => {},
+        });
+        expect(code, argv.join(' ')).toBe(1);
+        expect(err.join('')).toContain(`127.0.0.1:${argv.length === 0 ? 9080 : port} is in use`);
+        expect(err.join('')).toContain('--admin-port');
+      }
+    } finally {
+      taken?.close();
+      defaultPort?.close();
     }
   });
 });
