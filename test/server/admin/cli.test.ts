@@ -107,7 +107,8 @@ function occupy(port: number): Promise<Server | undefined> {
 describe('CLI admin port', () => {
   it('a taken admin port, given or the default 9080, stops the start (exit 1) with a message naming the flag', async () => {
     const taken = await occupy(0);
-    const port = (taken?.address() as { port: number }).port;
+    if (taken === undefined) throw new Error('no free port');
+    const port = (taken.address() as { port: number }).port;
     // 9080 is taken here either by this test or by something else: the start must fail either way.
     const defaultPort = await occupy(9080);
     try {
@@ -124,7 +125,7 @@ describe('CLI admin port', () => {
         expect(err.join('')).toContain('--admin-port');
       }
     } finally {
-      taken?.close();
+      taken.close();
       defaultPort?.close();
     }
   });
