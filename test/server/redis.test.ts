@@ -1,12 +1,21 @@
 // Two gateway processes on one Redis (a redis-server this test starts and stops by PID):
-// an instance registered once is routed to by both, its expiry reaches both, and a rate
-// limit is one bucket for the two of them.
+// an instance registered once is routed to by both, its expiry reaches both, a rate limit is
+// one bucket for the two of them, and a route change through one's admin API goes live on both.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServiceRegistry } from '../../src/registry/ServiceRegistry.js';
 import { redisStore } from '../../src/store/redis/RedisStore.js';
 import type { Store } from '../../src/store/Store.js';
 import { haveRedisServerBinary, type RedisServer, startRedisServer } from '../helpers/redis.js';
-import { configFile, echo, type GatewayProcess, spawnGateway, startUpstream, type Upstream, until } from './helpers.js';
+import {
+  configFile,
+  echo,
+  type GatewayProcess,
+  send,
+  spawnGateway,
+  startUpstream,
+  type Upstream,
+  until,
+} from './helpers.js';
 
 const enabled = haveRedisServerBinary();
 if (!enabled) console.warn('redis-server is not installed: skipping the two-gateways-on-Redis tests');
@@ -16,6 +25,9 @@ let store: Store;
 let registry: ServiceRegistry;
 let up: Upstream;
 const gateways: GatewayProcess[] = [];
+const admins: number[] = [];
+const TOKEN = 'redis-cli-token-0123456789abcdef';
+const auth = { authorization: `Bearer ${TOKEN}` };
 
 beforeAll(async () => {
   if (!enabled) return;
@@ -31,10 +43,18 @@ beforeAll(async () => {
     ],
   });
   const started = await Promise.all([
-    spawnGateway(['gateway', '--config', config, '--redis', redis.url]),
-    spawnGateway(['gateway', '--config', config], { REDIS_URL: redis.url }),
+    spawnGateway(['gateway', '--config', config, '--redis', redis.url, '--admin-port', '0', '--admin-token', TOKEN]),
+    spawnGateway(['gateway', '--config', config, '--admin-port', '0'], {
+      REDIS_URL: redis.url,
+      RINGWAY_ADMIN_TOKEN: TOKEN,
+    }),
   ]);
   gateways.push(...started);
+  for (const g of started) {
+    const m = /admin API listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(g.output());
+    if (m === null) throw new Error(`no admin port in: ${g.output()}`);
+    admins.push(Number(m[1]));
+  }
 }, 90_000);
 
 afterAll(async () => {
@@ -79,5 +99,27 @@ describe.skipIf(!enabled)('two gateways on one Redis', () => {
     for (let i = 0; i < 8; i++) statuses.push(await status(i % 2 === 0 ? a : b, '/limited'));
     expect(statuses.filter((s) => s === 200)).toHaveLength(4);
     expect(statuses.slice(4)).toEqual([429, 429, 429, 429]);
+  });
+
+  it("a route change through one's admin API goes live on the other", async () => {
+    const [a, b] = gateways as [GatewayProcess, GatewayProcess];
+    const [adminA, adminB] = admins as [number, number];
+    const put = await send(adminA, '/v1/routes', {
+      method: 'PUT',
+      headers: { ...auth, 'content-type': 'application/json', 'if-none-match': '*' },
+      body: JSON.stringify({
+        routes: [
+          { name: 'moved', match: { prefix: '/moved' }, service: 'fixed', stripPrefix: true },
+          { match: { prefix: '/' }, service: 'users', retries: { attempts: 0 } },
+        ],
+        services: { fixed: { static: [up.url] } },
+      }),
+    });
+    expect(put.status, put.body).toBe(200);
+    await until(async () => (await status(b, '/moved/x')) === 200, 15_000, 'gateway B to take the new route');
+    expect(await status(a, '/moved/x')).toBe(200);
+    const view = await send(adminB, '/v1/routes', { headers: auth });
+    expect(JSON.parse(view.body)).toMatchObject({ source: 'config', key: 'gateway/routes', version: 1 });
+    expect(view.headers.etag).toBe('"1"');
   });
 });
