@@ -32,6 +32,7 @@ describe('gateway.apply', () => {
     const inFlight = fetch(`${gw.url}/slow`).then(async (r) => [r.status, await r.text()]);
     await new Promise((r) => setTimeout(r, 100));
     const before = gw.gateway.routes.appliedAt;
+    expect(gw.gateway.routes.origin).toEqual({ source: 'file' });
     gw.gateway.apply(
       resolveGatewayConfig({
         routes: [{ name: 'new', match: { prefix: '/new' }, service: 'a', stripPrefix: true }],
@@ -39,6 +40,7 @@ describe('gateway.apply', () => {
       }),
     );
     expect(gw.gateway.routes.routes.map((r) => r.name)).toEqual(['new']);
+    expect(gw.gateway.routes.origin).toEqual({ source: 'code' });
     expect(gw.gateway.routes.appliedAt.getTime()).toBeGreaterThanOrEqual(before.getTime());
     expect((await fetch(`${gw.url}/old`)).status).toBe(404);
     const res = await fetch(`${gw.url}/new/x`);

@@ -6,6 +6,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_ROUTES_KEY } from '../../server/config/LiveRoutes.js';
+import { LIVE_ROUTES_SCHEMA } from '../../server/config/schema.js';
 import type { GatewayOptions } from '../../server/gateway.js';
 import { ConfigCenter } from '../../src/config/ConfigCenter.js';
 import { memoryStore } from '../../src/store/memory/MemoryStore.js';
@@ -258,6 +259,14 @@ describe('live routes through the admin API', () => {
     const view = json(await getRoutes(g2.admin));
     expect(view).toMatchObject({ source: 'file', version: null, rejected: { version: 1 } });
     expect(await upstreamOf(g2.gw.port, '/file')).toBe('a');
+  });
+
+  it('the OpenAPI document shows PUT /v1/routes with the schema of the live routes', async () => {
+    const doc = json(await send(f.admin, '/docs/json')) as {
+      paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: unknown }> } }>>;
+    };
+    expect(doc.paths['/v1/routes']?.put?.requestBody?.content['application/json']?.schema).toEqual(LIVE_ROUTES_SCHEMA);
+    expect(doc.paths['/v1/routes']?.delete).toBeDefined();
   });
 
   it('liveRoutes: false keeps the file routes; PUT /v1/routes then answers 404', async () => {
