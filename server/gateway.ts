@@ -105,7 +105,7 @@ export interface GatewayOptions {
 }
 
 /** The routes live now, their services, where they came from and when they went live. */
-export interface LiveRoutesView {
+export interface RoutesView {
   readonly routes: readonly ResolvedRoute[];
   readonly services: ReadonlyMap<string, ResolvedService>;
   readonly origin: RoutesOrigin;
@@ -206,6 +206,19 @@ export class Gateway {
     const proxy = config.proxy;
     const log = options.logger ?? new Logger(options.logLevel === false ? 'silent' : (options.logLevel ?? 'info'));
     this.log = log;
+    this.#ownsConfigCenter = options.configCenter === undefined && options.admin?.config === undefined;
+    this.configCenter = options.configCenter ?? options.admin?.config ?? new ConfigCenter({ store: this.store });
+    // Before anything with timers starts (a bad key throws). The watch reads the key's value
+    // asynchronously; its first apply comes after the file's routes below are compiled.
+    this.liveRoutes =
+      options.liveRoutes === false
+        ? undefined
+        : new LiveRoutes(
+            this.configCenter,
+            config,
+            { apply: (c, origin) => this.apply(c, origin), log, metrics: this.metrics?.registry },
+            options.liveRoutes,
+          );
     this.app = Fastify({
       // No Fastify logger: with one, Fastify adds listeners and a child logger to every request.
       logger: false,
@@ -256,17 +269,6 @@ export class Gateway {
       invalidInstance: (service, id, reason) => log.warn({ service, instance: id, reason }, 'instance refused'),
     });
     this.#compiled = this.#compile(config, { source: 'file' });
-    this.#ownsConfigCenter = options.configCenter === undefined && options.admin?.config === undefined;
-    this.configCenter = options.configCenter ?? options.admin?.config ?? new ConfigCenter({ store: this.store });
-    this.liveRoutes =
-      options.liveRoutes === false
-        ? undefined
-        : new LiveRoutes(
-            this.configCenter,
-            config,
-            { apply: (c, origin) => this.apply(c, origin), log, metrics: this.metrics?.registry },
-            options.liveRoutes,
-          );
     this.admin = options.admin === undefined ? undefined : new AdminServer(this, options.admin);
 
     // Bodies stay unread: the proxy streams them. No parser, no buffering, no JSON.
@@ -286,7 +288,7 @@ export class Gateway {
   }
 
   /** The routes live now, their services, where they came from and when they went live. */
-  get routes(): LiveRoutesView {
+  get routes(): RoutesView {
     const c = this.#compiled;
     return { routes: c.table.routes, services: c.config.services, origin: c.origin, appliedAt: c.appliedAt };
   }

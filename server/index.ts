@@ -47,6 +47,6 @@ export {
   SERVICE_SCHEMA,
 } from './config/schema.js';
 export { GATEWAY_ERRORS, type GatewayErrorBody, type GatewayErrorCode } from './errors.js';
-export { createGateway, Gateway, type GatewayOptions, type LiveRoutesView } from './gateway.js';
+export { createGateway, Gateway, type GatewayOptions, type RoutesView } from './gateway.js';
 export { GatewayMetrics, LATENCY_BUCKETS } from './metrics/GatewayMetrics.js';
 export type { InstanceSource, SourceInstance, SourceWatch } from './upstreams/Upstreams.js';

@@ -460,7 +460,8 @@ export function resolveGatewayConfig(value: unknown, locate?: Locate, source?: s
  * Validates live routes (the value of the gateway's routes key in the config center: the
  * file's `routes` and `services` together) with every check a file gets, and resolves them
  * against `base`, the configuration the gateway started with: route defaults come from its
- * `proxy` settings, and `listen`, `proxy` and `demo` stay as they are.
+ * `proxy` settings, and `listen`, `proxy` and `demo` stay as they are. `source` names the
+ * value in error messages.
  * @throws {ConfigError} (`ERR_VALIDATION`) listing every problem, each naming its field
  *   (`routes[0].match.prefix`), as in a file.
  */
