@@ -5,6 +5,8 @@
 import { Agent, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../server/config/ConfigError.js';
+import { resolveGatewayConfig, resolveLiveRoutes } from '../../server/config/GatewayConfig.js';
 import { DEFAULT_ROUTES_KEY } from '../../server/config/LiveRoutes.js';
 import { LIVE_ROUTES_SCHEMA } from '../../server/config/schema.js';
 import type { GatewayOptions } from '../../server/gateway.js';
@@ -73,6 +75,34 @@ async function upstreamOf(port: number, path: string): Promise<string | undefine
   const r = await send(port, path);
   return r.status === 200 ? (json(r).name as string) : `status ${r.status}`;
 }
+
+describe('resolveLiveRoutes', () => {
+  it("resolves routes with the base's proxy defaults and keeps its listen, proxy and demo", () => {
+    const base = resolveGatewayConfig({
+      listen: { port: 8081 },
+      proxy: { timeoutMs: 1234, bodyLimit: 99 },
+      demo: { service: 'demo' },
+      routes: [{ match: { prefix: '/old' }, service: 'old' }],
+    });
+    const live = resolveLiveRoutes(
+      {
+        routes: [{ match: { prefix: '/new/' }, service: 'web' }],
+        services: { web: { static: ['http://127.0.0.1:1'] } },
+      },
+      base,
+    );
+    expect(live.listen).toBe(base.listen);
+    expect(live.proxy).toBe(base.proxy);
+    expect(live.demo).toBe(base.demo);
+    expect(live.routes.map((r) => [r.prefix, r.timeoutMs, r.bodyLimit])).toEqual([['/new', 1234, 99]]);
+    expect([...live.services.keys()]).toEqual(['web']);
+    // listen, proxy and demo are not part of the live document.
+    expect(() => resolveLiveRoutes({ routes: [], proxy: { timeoutMs: 1 } }, base)).toThrow(
+      /proxy is not a known field/,
+    );
+    expect(() => resolveLiveRoutes(undefined, base)).toThrow(ConfigError);
+  });
+});
 
 describe('live routes through the admin API', () => {
   let a: Upstream;
