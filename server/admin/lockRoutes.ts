@@ -118,16 +118,6 @@ export class LockRoutes {
     metrics?.trackLockWaits(() => this.#waiting);
   }
 
-  /** Acquires waiting now. */
-  get waiting(): number {
-    return this.#waiting;
-  }
-
-  /** Locks acquired through this admin API whose first lease is still trusted and that were not released here. */
-  get held(): number {
-    return this.#held.size;
-  }
-
   /** Adds the endpoints to the admin app. */
   register(app: FastifyInstance): void {
     app.post<{ Params: NameParams; Body: AcquireBody }>(
