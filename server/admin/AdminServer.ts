@@ -78,9 +78,10 @@ export const DEFAULT_ADMIN_BODY_LIMIT = 65_536;
 export const INDEX_HEADER = 'x-ringway-index';
 
 /**
- * Longest path parameter the router takes, in characters as sent: a lock name of
- * `MAX_LOCK_NAME_LENGTH` UTF-16 units, percent-encoded (up to 9 characters a unit). The
- * router's default (100) refused service names the schemas accept.
+ * Longest path parameter the router takes (after percent-decoding, in UTF-16 units). Well
+ * above the longest lock name (`MAX_LOCK_NAME_LENGTH`), so that a name a little too long
+ * reaches the schema, which names the field; the router's default (100) refused service
+ * names the schemas accept, outside the JSON error shape.
  */
 const MAX_PARAM_LENGTH = 9 * MAX_LOCK_NAME_LENGTH;
 
