@@ -23,6 +23,15 @@ export const GATEWAY_ERRORS = {
   ERR_NO_ROUTE: { status: 404, meaning: 'No route matches the request (path prefix, host, method and headers).' },
   ERR_NOT_FOUND: { status: 404, meaning: 'Admin API: no such endpoint, service or instance.' },
   ERR_REQUEST_TIMEOUT: { status: 408, meaning: 'The client did not send the whole request in time.' },
+  ERR_LOCK_TIMEOUT: {
+    status: 409,
+    meaning: 'Admin API: the lock stayed held by another holder for the whole `waitMs` of the acquire.',
+  },
+  ERR_LOCK_NOT_HELD: {
+    status: 409,
+    meaning:
+      'Admin API: the token no longer holds the lock (its lease ended, it was released, or a later token holds it).',
+  },
   ERR_BODY_TOO_LARGE: {
     status: 413,
     meaning: "The request body is larger than the route's `bodyLimit` (1 MiB by default).",

@@ -11,11 +11,14 @@
  * `PUT /v1/services/:service/instances/:id` (each PUT extends the lease by `ttlMs`; stop
  * sending them and the instance expires), leaves with `DELETE`, and reads with
  * `GET /v1/services/:service`, which is a blocking query with `?index=N&wait=30s`.
+ *
+ * Locks over HTTP (`/v1/locks/:name`, see `lockRoutes.ts`): acquire with a ttl and a bounded
+ * wait, extend and release by fencing token, inspect.
  */
 import type { AddressInfo } from 'node:net';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ConfigCenter } from '../../src/config/ConfigCenter.js';
 import {
   InvalidOptionError,
@@ -24,14 +27,17 @@ import {
   ValidationError,
   VersionConflictError,
 } from '../../src/errors.js';
+import { MAX_LOCK_NAME_LENGTH } from '../../src/lock/options.js';
 import { checkRegistration, encodeRecord, type ServiceInstance } from '../../src/registry/ServiceInstance.js';
 import { checkInt } from '../../src/validate.js';
 import { ConfigError } from '../config/ConfigError.js';
 import type { Gateway } from '../gateway.js';
+import { breakersOf, type RegistryOp } from '../metrics/GatewayMetrics.js';
 import { requestIdFor } from '../proxy/requestId.js';
 import { awaitIndex, DEFAULT_WAIT_MS, parseWait } from './blocking.js';
 import { registerConfigRoutes } from './configRoutes.js';
 import { fail } from './fail.js';
+import { LockRoutes, resultOf } from './lockRoutes.js';
 import { failConfig, registerRoutesRoutes } from './routesRoutes.js';
 import { INSTANCE_PARAMS, INSTANCES_QUERY, NO_QUERY, REGISTRATION_BODY, SERVICE_PARAMS } from './schemas.js';
 import { checkToken, generateToken, TokenCheck } from './token.js';
@@ -66,6 +72,14 @@ export const DEFAULT_ADMIN_BODY_LIMIT = 65_536;
 
 /** Header carrying a service's registry index (Consul's is `X-Consul-Index`). */
 export const INDEX_HEADER = 'x-ringway-index';
+
+/**
+ * Longest path parameter the router takes (after percent-decoding, in UTF-16 units). Well
+ * above the longest lock name (`MAX_LOCK_NAME_LENGTH`), so that a name a little too long
+ * reaches the schema, which names the field; the router's default (100) refused service
+ * names the schemas accept, outside the JSON error shape.
+ */
+const MAX_PARAM_LENGTH = 9 * MAX_LOCK_NAME_LENGTH;
 
 /** How long `/readyz` waits for the store before calling it unreachable. */
 const STORE_PROBE_MS = 1_000;
@@ -140,6 +154,7 @@ export class AdminServer {
   readonly #config: ConfigCenter;
   /** Aborts the blocking queries waiting now, at close. */
   readonly #closing = new AbortController();
+  readonly #locks: LockRoutes;
 
   /**
    * @throws {InvalidOptionError} for a bad option, naming it.
@@ -156,6 +171,9 @@ export class AdminServer {
     this.generatedToken = options.token === undefined;
     this.token = options.token === undefined ? generateToken() : checkToken('admin.token', options.token);
     this.#check = new TokenCheck(this.token);
+    this.#locks = new LockRoutes(gateway.store, gateway.metrics);
+    // Read when /metrics is scraped: the balancers are walked then, never on the proxy path.
+    gateway.metrics?.trackBreakers(() => breakersOf(gateway.upstreams));
     this.app = Fastify({
       logger: false,
       bodyLimit,
@@ -163,6 +181,16 @@ export class AdminServer {
       requestIdHeader: false,
       return503OnClosing: false,
       forceCloseConnections: true,
+      routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+      // What the router refuses before any route runs (bad percent-encoding, a parameter
+      // longer than MAX_PARAM_LENGTH) gets the JSON error shape too.
+      frameworkErrors: (err, request, reply) => {
+        reply.header('x-request-id', request.id);
+        if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+          return fail(reply, 'ERR_INVALID', `a path parameter is longer than ${MAX_PARAM_LENGTH} characters`, 'params');
+        }
+        return fail(reply, 'ERR_BAD_REQUEST', err.message);
+      },
       ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
     });
     // The OpenAPI document is generated from the route schemas that validate the requests,
@@ -195,9 +223,13 @@ export class AdminServer {
     return address;
   }
 
-  /** Ends the blocking queries waiting now (they answer with what they have) and closes the server. */
+  /**
+   * Ends the blocking queries waiting now (they answer with what they have) and the lock
+   * acquires waiting now (503), and closes the server.
+   */
   async close(): Promise<void> {
     this.#closing.abort();
+    await this.#locks.close();
     await this.app.close();
   }
 
@@ -206,6 +238,18 @@ export class AdminServer {
     const gateway = this.#gateway;
     const registry = gateway.registry;
     const limits = { logLimit: registry.options.logLimit, tombstoneMs: registry.options.tombstoneMs };
+    // Registry operations are counted where they end: answers in the handlers, errors (schema
+    // failures included) by the route's onError hook. A PUT is a `renew` once it finds the
+    // instance live, else a `register`.
+    const registryOp = new WeakMap<FastifyRequest, RegistryOp>();
+    const countOp = (op: RegistryOp, ok: boolean, missing = false): void => {
+      gateway.metrics?.registryOps.labels(op, ok ? 'ok' : missing ? 'not_found' : 'invalid').inc();
+    };
+    const onError =
+      (op: RegistryOp) =>
+      async (request: FastifyRequest, _reply: FastifyReply, err: Error): Promise<void> => {
+        gateway.metrics?.registryOps.labels(registryOp.get(request) ?? op, resultOf(err)).inc();
+      };
 
     app.addHook('onRequest', async (request, reply) => {
       reply.header('x-request-id', request.id);
@@ -293,21 +337,25 @@ export class AdminServer {
 
       registerRoutesRoutes(app, gateway, this.#closing.signal);
 
-      app.get('/v1/services', { schema: { querystring: NO_QUERY } }, async () => ({
-        services: await registry.services(),
-      }));
+      app.get('/v1/services', { schema: { querystring: NO_QUERY }, onError: onError('list') }, async () => {
+        const services = await registry.services();
+        countOp('list', true);
+        return { services };
+      });
 
       app.get<{ Params: ServiceParams; Querystring: InstancesQuery }>(
         '/v1/services/:service',
-        { schema: { params: SERVICE_PARAMS, querystring: INSTANCES_QUERY } },
+        { schema: { params: SERVICE_PARAMS, querystring: INSTANCES_QUERY }, onError: onError('read') },
         async (request, reply) => {
           const { service } = request.params;
           const q = request.query;
           let waitMs = 0;
           if (q.wait !== undefined) {
             const ms = parseWait(q.wait);
-            if (ms === undefined)
+            if (ms === undefined) {
+              countOp('read', false);
               return fail(reply, 'ERR_INVALID', 'querystring.wait must be at most 10m', 'querystring.wait');
+            }
             waitMs = ms;
           } else if (q.index !== undefined) waitMs = DEFAULT_WAIT_MS;
           const after = q.index === undefined ? undefined : Number(q.index);
@@ -334,7 +382,9 @@ export class AdminServer {
           }
           let instances = state.instances;
           if (q.healthy === 'true') instances = instances.filter((i) => i.healthy);
-          if (after === undefined && state.instances.length === 0) {
+          const missing = after === undefined && state.instances.length === 0;
+          countOp('read', !missing, true);
+          if (missing) {
             reply.header(INDEX_HEADER, String(state.index));
             return fail(reply, 'ERR_NOT_FOUND', `service ${service} has no live instances`);
           }
@@ -345,7 +395,10 @@ export class AdminServer {
 
       app.put<{ Params: InstanceParams; Body: RegistrationBody }>(
         '/v1/services/:service/instances/:id',
-        { schema: { params: INSTANCE_PARAMS, querystring: NO_QUERY, body: REGISTRATION_BODY } },
+        {
+          schema: { params: INSTANCE_PARAMS, querystring: NO_QUERY, body: REGISTRATION_BODY },
+          onError: onError('register'),
+        },
         async (request, reply) => {
           const { service, id } = request.params;
           const registered = checkRegistration({ service, id, ...request.body }, registry.options.ttlMs);
@@ -360,8 +413,13 @@ export class AdminServer {
           // A heartbeat renews the registration live now (this gateway's copy says which epoch);
           // a first registration, or one another writer replaced, is written anew.
           const current = (await registry.instances(service)).find((i) => i.id === id);
+          if (current !== undefined) registryOp.set(request, 'renew');
           let result = current === undefined ? undefined : await storage.renew({ ...write, epoch: current.epoch });
-          if (result === undefined || result.status === 'superseded') result = await storage.register(write);
+          if (result === undefined || result.status === 'superseded') {
+            registryOp.set(request, 'register');
+            result = await storage.register(write);
+          }
+          countOp(result.status === 'renewed' || result.status === 'updated' ? 'renew' : 'register', true);
           // Read-your-writes on this gateway: wait (briefly) until its copy has the write.
           await awaitIndex(registry, service, (index) => index >= result.index, 1_000, this.#closing.signal).catch(
             () => undefined,
@@ -384,16 +442,18 @@ export class AdminServer {
         const live = gateway.liveRoutes;
         if (live !== undefined && live.center === this.#config && key === live.key) live.check(value);
       });
+      this.#locks.register(app);
 
       app.delete<{ Params: InstanceParams }>(
         '/v1/services/:service/instances/:id',
-        { schema: { params: INSTANCE_PARAMS, querystring: NO_QUERY } },
+        { schema: { params: INSTANCE_PARAMS, querystring: NO_QUERY }, onError: onError('deregister') },
         async (request, reply) => {
           const { service, id } = request.params;
           const current = (await registry.instances(service)).find((i) => i.id === id);
           const removed =
             current !== undefined &&
             (await registry.options.store.registry.deregister(service, id, current.epoch, limits));
+          countOp('deregister', removed, true);
           if (!removed) return fail(reply, 'ERR_NOT_FOUND', `service ${service} has no live instance ${id}`);
           // Read-your-writes on this gateway: wait (briefly) until its copy no longer lists it.
           const gone = (_index: number, instances: readonly ServiceInstance[]): boolean =>

@@ -3,9 +3,10 @@
  * query string against them (unknown fields refused: `additionalProperties: false`, no type
  * coercion, no removal), so a request a handler sees is already well-formed.
  */
+import { MAX_LOCK_NAME_LENGTH, MIN_TTL_MS as MIN_LOCK_TTL_MS } from '../../src/lock/options.js';
 import { MAX_TTL_MS, MIN_TTL_MS } from '../../src/registry/RegistryOptions.js';
 import { REGISTRATION_LIMITS as L } from '../../src/registry/ServiceInstance.js';
-import { WAIT_PATTERN } from './blocking.js';
+import { MAX_WAIT_MS, WAIT_PATTERN } from './blocking.js';
 
 const name = { type: 'string', minLength: 1, maxLength: L.maxNameLength } as const;
 
@@ -59,3 +60,119 @@ export const INSTANCES_QUERY = {
 
 /** An empty query string. */
 export const NO_QUERY = { type: 'object', properties: {}, additionalProperties: false } as const;
+
+/**
+ * Longest lease a lock taken over HTTP may ask for (one hour): nothing extends it but the
+ * client, so a client that dies holding a lock blocks the others at most this long.
+ */
+export const MAX_HTTP_LOCK_TTL_MS = 3_600_000;
+
+/** A fencing token in a path: a positive integer (checked to be a safe integer by the handler). */
+export const TOKEN_PATTERN = '^[1-9][0-9]{0,15}$';
+
+const lockName = {
+  type: 'string',
+  minLength: 1,
+  maxLength: MAX_LOCK_NAME_LENGTH,
+  description: 'The lock name, percent-encoded (`/` as `%2F`)',
+} as const;
+const lockTtl = {
+  type: 'integer',
+  minimum: MIN_LOCK_TTL_MS,
+  maximum: MAX_HTTP_LOCK_TTL_MS,
+  description: 'Lease length in ms, counted by the store from when it grants or extends',
+} as const;
+
+/** `/v1/locks/:name` path parameters. */
+export const LOCK_PARAMS = {
+  type: 'object',
+  properties: { name: lockName },
+  required: ['name'],
+  additionalProperties: false,
+} as const;
+
+/** `/v1/locks/:name/:token` path parameters. */
+export const LOCK_TOKEN_PARAMS = {
+  type: 'object',
+  properties: {
+    name: lockName,
+    token: { type: 'string', pattern: TOKEN_PATTERN, description: 'The fencing token the acquire answered with' },
+  },
+  required: ['name', 'token'],
+  additionalProperties: false,
+} as const;
+
+/** Body of `POST /v1/locks/:name` (acquire). */
+export const ACQUIRE_BODY = {
+  type: 'object',
+  properties: {
+    ttlMs: lockTtl,
+    waitMs: {
+      type: 'integer',
+      minimum: 0,
+      maximum: MAX_WAIT_MS,
+      description: 'How long to keep trying while the lock is taken, in ms (0, the default: one attempt)',
+    },
+    fair: {
+      type: 'boolean',
+      description: 'Wait in the FIFO queue of the lock: waiters are granted in arrival order (default false)',
+    },
+  },
+  required: ['ttlMs'],
+  additionalProperties: false,
+} as const;
+
+/** Body of `PUT /v1/locks/:name/:token` (extend). */
+export const EXTEND_BODY = {
+  type: 'object',
+  properties: { ttlMs: lockTtl },
+  required: ['ttlMs'],
+  additionalProperties: false,
+} as const;
+
+/** A lease as the lock endpoints answer it. */
+const LEASE = {
+  name: { type: 'string' },
+  token: { type: 'integer', description: 'Fencing token: strictly greater than every earlier token of this lock' },
+  ttlMs: { type: 'integer', description: 'Lease length asked for' },
+  remainingMs: {
+    type: 'integer',
+    description:
+      'How long the lease is still trusted, from when the request was received (ttl less a clock-drift allowance)',
+  },
+  expiresAt: { type: 'integer', description: 'remainingMs as a time on the gateway clock (ms since the epoch)' },
+} as const;
+
+/** Answer of acquire and extend. */
+export const LEASE_REPLY = {
+  type: 'object',
+  properties: LEASE,
+  required: ['name', 'token', 'ttlMs', 'remainingMs', 'expiresAt'],
+} as const;
+
+/** Answer of `GET /v1/locks/:name`. */
+export const LOCK_STATE_REPLY = {
+  type: 'object',
+  properties: {
+    name: LEASE.name,
+    token: LEASE.token,
+    remainingMs: { type: 'integer', description: 'What is left of the holder lease, as the store counts it' },
+    expiresAt: LEASE.expiresAt,
+    waiting: { type: 'integer', description: 'Waiters in the fair queue of the lock' },
+  },
+  required: ['name', 'token', 'remainingMs', 'expiresAt', 'waiting'],
+} as const;
+
+/** Answer of `DELETE /v1/locks/:name/:token`. */
+export const RELEASE_REPLY = {
+  type: 'object',
+  properties: {
+    name: LEASE.name,
+    token: LEASE.token,
+    released: {
+      type: 'boolean',
+      description: 'False when the token no longer held the lock (releasing twice is harmless)',
+    },
+  },
+  required: ['name', 'token', 'released'],
+} as const;

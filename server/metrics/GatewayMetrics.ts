@@ -6,9 +6,13 @@
  * by route) are counted in plain typed arrays per route and turned into prom-client's
  * format only when scraped: prom-client's labelled children hash their labels again on every
  * `inc`/`observe`, which costs more than the rest of the bookkeeping of a request. Rarer
- * events (retries, failures, ejections, refusals) use prom-client counters directly.
+ * events (retries, failures, ejections, refusals, admin API lock and registry operations)
+ * use prom-client counters directly. State (in-flight requests, breaker states, lock waits)
+ * is read from its owner only when scraped, so keeping it costs the owner nothing.
  */
 import { Counter, type Metric, Registry } from 'prom-client';
+import type { BreakerState } from '../../src/balancer/CircuitBreaker.js';
+import type { Upstreams } from '../upstreams/Upstreams.js';
 
 /** Latency buckets in seconds: 0.5 ms to 10 s. */
 export const LATENCY_BUCKETS: readonly number[] = Object.freeze([
@@ -46,6 +50,57 @@ export class RouteStats {
     b[i] = (b[i] as number) + 1;
     this.sum += seconds;
     this.count++;
+  }
+}
+
+/** A lock operation of the admin API. */
+export type LockOp = 'acquire' | 'extend' | 'release' | 'inspect';
+
+/** A registry operation of the admin API. */
+export type RegistryOp = 'register' | 'renew' | 'deregister' | 'read' | 'list';
+
+/**
+ * How an admin API operation ended: `ok`; `timeout` (a lock stayed taken for the whole
+ * wait); `not_held` (the token no longer holds the lock); `not_found`; `superseded` (a newer
+ * registration of the instance exists); `aborted` (the client left, or the admin API
+ * closed, while it waited); `invalid` (refused by a check past the schemas);
+ * `unavailable` (the store could not be reached); `error` (anything else).
+ */
+export type OpResult =
+  | 'ok'
+  | 'timeout'
+  | 'not_held'
+  | 'not_found'
+  | 'superseded'
+  | 'aborted'
+  | 'invalid'
+  | 'unavailable'
+  | 'error';
+
+/** The value of `ringway_gateway_breaker_state` for each breaker state. */
+export const BREAKER_STATE_VALUES: Readonly<Record<BreakerState, number>> = Object.freeze({
+  closed: 0,
+  'half-open': 1,
+  open: 2,
+});
+
+/** One endpoint's breaker, as the breaker gauge reports it. */
+export interface BreakerSample {
+  readonly service: string;
+  /** The balancing strategy: a service has one balancer (and one breaker per instance) per strategy its routes use. */
+  readonly strategy: string;
+  readonly upstream: string;
+  readonly state: BreakerState;
+}
+
+/** The breakers of every balancer of `upstreams` now (endpoints without a breaker are left out). */
+export function* breakersOf(upstreams: Pick<Upstreams, 'serviceNames' | 'balancers'>): Generator<BreakerSample> {
+  for (const service of upstreams.serviceNames) {
+    for (const [strategy, balancer] of upstreams.balancers(service)) {
+      for (const e of balancer.status().endpoints) {
+        if (e.breaker !== undefined) yield { service, strategy, upstream: e.endpoint.id, state: e.breaker };
+      }
+    }
   }
 }
 
@@ -102,8 +157,14 @@ export class GatewayMetrics {
   readonly rateLimited: Counter<'route'>;
   readonly rejected: Counter<'code'>;
   readonly ejections: Counter<'service' | 'upstream'>;
+  /** Lock operations of the admin API, by operation and result. */
+  readonly lockOps: Counter<'op' | 'result'>;
+  /** Registry operations of the admin API, by operation and result. */
+  readonly registryOps: Counter<'op' | 'result'>;
   readonly #routes = new Map<string, RouteStats>();
   #inFlightSource: (() => number) | undefined;
+  #breakerSource: (() => Iterable<BreakerSample>) | undefined;
+  #lockWaitSource: (() => number) | undefined;
 
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
@@ -186,6 +247,55 @@ export class GatewayMetrics {
       labelNames: ['service', 'upstream'],
       registers,
     });
+    register(
+      new ScrapedMetric(
+        'ringway_gateway_breaker_state',
+        'Circuit breaker state of each upstream instance (0 closed, 1 half-open, 2 open), by service, strategy and instance',
+        'gauge',
+        () => {
+          const out: ScrapedValue[] = [];
+          const source = this.#breakerSource;
+          if (source === undefined) return out;
+          for (const b of source()) {
+            out.push({
+              labels: { service: b.service, strategy: b.strategy, upstream: b.upstream },
+              value: BREAKER_STATE_VALUES[b.state],
+            });
+          }
+          return out;
+        },
+      ),
+    );
+    this.lockOps = new Counter({
+      name: 'ringway_gateway_lock_operations_total',
+      help: 'Lock operations through the admin API, by operation (acquire, extend, release, inspect) and result',
+      labelNames: ['op', 'result'],
+      registers,
+    });
+    register(
+      new ScrapedMetric(
+        'ringway_gateway_lock_waiters',
+        'Lock acquires through the admin API waiting now',
+        'gauge',
+        () => [{ labels: {}, value: this.#lockWaitSource?.() ?? 0 }],
+      ),
+    );
+    this.registryOps = new Counter({
+      name: 'ringway_gateway_registry_operations_total',
+      help: 'Service registry operations through the admin API, by operation (register, renew, deregister, read, list) and result',
+      labelNames: ['op', 'result'],
+      registers,
+    });
+  }
+
+  /** Where the breaker gauge reads the breakers when scraped. */
+  trackBreakers(source: () => Iterable<BreakerSample>): void {
+    this.#breakerSource = source;
+  }
+
+  /** Where the lock-waiters gauge reads its value when scraped. */
+  trackLockWaits(source: () => number): void {
+    this.#lockWaitSource = source;
   }
 
   /** Where the in-flight gauge reads its value when scraped. */

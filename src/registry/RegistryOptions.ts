@@ -57,6 +57,20 @@ export interface RegistryOptions {
   tombstoneMs?: number;
   /** Self-preservation warning (see {@link SelfPreservationOptions}). */
   selfPreservation?: SelfPreservationOptions;
+  /**
+   * The local copy of a service that no watch uses is dropped (and stops syncing) once it
+   * has not been looked up (`instances()`) for this long; the next lookup reads the service
+   * again, one store round trip.
+   * @default 60_000
+   */
+  idleViewMs?: number;
+  /**
+   * At most this many services are cached without a watch: past it, the one looked up
+   * least recently is dropped. Watched services (every service a gateway routes to) do not
+   * count and are never dropped.
+   * @default 1_000
+   */
+  maxIdleViews?: number;
 }
 
 /** {@link RegistryOptions} with every default applied. */
@@ -67,6 +81,8 @@ export interface ResolvedRegistryOptions {
   readonly logLimit: number;
   readonly tombstoneMs: number;
   readonly selfPreservation: Readonly<Required<SelfPreservationOptions>>;
+  readonly idleViewMs: number;
+  readonly maxIdleViews: number;
 }
 
 /** Defaults of {@link RegistryOptions}. */
@@ -76,6 +92,8 @@ export const DEFAULT_REGISTRY_OPTIONS = Object.freeze({
   logLimit: 256,
   tombstoneMs: 86_400_000,
   selfPreservation: Object.freeze({ threshold: 0.5, minInstances: 3 }),
+  idleViewMs: 60_000,
+  maxIdleViews: 1_000,
 });
 
 /** Smallest lease accepted (heartbeats every ttl / 3). */
@@ -128,5 +146,7 @@ export function resolveRegistryOptions(options: RegistryOptions): ResolvedRegist
         1_000_000,
       ),
     }),
+    idleViewMs: checkInt('idleViewMs', opts.idleViewMs ?? DEFAULT_REGISTRY_OPTIONS.idleViewMs, 1, MAX_TTL_MS),
+    maxIdleViews: checkInt('maxIdleViews', opts.maxIdleViews ?? DEFAULT_REGISTRY_OPTIONS.maxIdleViews, 1, 1_000_000),
   });
 }

@@ -123,6 +123,13 @@ export class ServiceRegistry {
   readonly #offRestart: () => void;
   #lastServices: string[] | undefined;
   #closed = false;
+  /**
+   * Coarse local time (ms), set when a view is made and at each idle sweep: what a lookup
+   * stamps on its view (cheaper than reading the clock on every lookup).
+   */
+  #clock = Date.now();
+  /** Drops views nobody watches or looks up (see {@link RegistryOptions.idleViewMs}). */
+  readonly #idleSweep: NodeJS.Timeout;
   readonly #viewHost: ViewHost;
   readonly #registrationHost: RegistrationHost;
 
@@ -161,6 +168,7 @@ export class ServiceRegistry {
       for (const view of this.#views.values()) void view.resync();
       for (const registration of this.#registrations) registration.heartbeat().catch(() => undefined);
     });
+    this.#idleSweep = setInterval(() => this.#dropIdle(), sweepIntervalMs).unref();
   }
 
   /** True once {@link ServiceRegistry.close} was called. */
@@ -213,6 +221,7 @@ export class ServiceRegistry {
     // Fast path: a cached service (its name was checked when its view was made).
     const cached = this.#closed ? undefined : this.#views.get(service);
     if (cached?.loaded === true) {
+      cached.usedAt = this.#clock;
       if (query === undefined) return cached.instances();
       const key = queryKey(query);
       if (key !== undefined) return cached.filtered(key, () => checkQuery(query));
@@ -221,8 +230,15 @@ export class ServiceRegistry {
     const filter = checkQuery(query ?? {});
     this.#assertOpen();
     const view = this.#view(service);
+    view.usedAt = this.#clock;
     if (!view.loaded) {
-      await view.sync();
+      // Pinned while it loads: a burst of other names cannot drop it before it answers.
+      view.pins++;
+      try {
+        await view.sync();
+      } finally {
+        view.pins--;
+      }
       if (!view.loaded) {
         throw view.lastError instanceof Error
           ? view.lastError
@@ -275,6 +291,7 @@ export class ServiceRegistry {
       service,
       ready,
       close: () => {
+        if (open) view.usedAt = Date.now();
         open = false;
         off();
         delivered();
@@ -328,6 +345,7 @@ export class ServiceRegistry {
     if (this.#closed) return;
     this.#closed = true;
     this.#offRestart();
+    clearInterval(this.#idleSweep);
     for (const view of this.#views.values()) view.close();
     this.#views.clear();
     await Promise.allSettled([...this.#registrations].map((r) => r.deregister()));
@@ -343,10 +361,50 @@ export class ServiceRegistry {
   #view(service: string): ServiceView {
     let view = this.#views.get(service);
     if (view === undefined) {
+      this.#clock = Date.now();
       view = new ServiceView(service, this.#viewHost);
+      view.usedAt = this.#clock;
       this.#views.set(service, view);
+      this.#boundIdle(view);
     }
     return view;
+  }
+
+  /** A view nobody watches and no lookup waits for. */
+  #idle(view: ServiceView): boolean {
+    return view.watchers === 0 && view.pins === 0;
+  }
+
+  /**
+   * Keeps at most `maxIdleViews` views that nobody watches (besides `made`, which its
+   * caller is about to use): drops those looked up least recently. Views pinned by a
+   * lookup are left for the next sweep.
+   */
+  #boundIdle(made: ServiceView | undefined): void {
+    const max = this.options.maxIdleViews;
+    if (this.#views.size <= max) return;
+    const idle: ServiceView[] = [];
+    for (const view of this.#views.values()) if (view !== made && this.#idle(view)) idle.push(view);
+    if (idle.length < max) return;
+    // Oldest first; Map order (creation) breaks ties of the coarse clock.
+    idle.sort((a, b) => a.usedAt - b.usedAt);
+    for (let i = 0; i <= idle.length - max; i++) this.#drop(idle[i] as ServiceView);
+  }
+
+  /** Drops the views nobody watched or looked up for `idleViewMs`, then those past `maxIdleViews`. */
+  #dropIdle(): void {
+    const now = Date.now();
+    this.#clock = now;
+    const oldest = now - this.options.idleViewMs;
+    for (const view of this.#views.values()) if (view.usedAt <= oldest && this.#idle(view)) this.#drop(view);
+    this.#boundIdle(undefined);
+  }
+
+  /** Stops and forgets a view; a store failure it reported no longer counts (the registry may recover). */
+  #drop(view: ServiceView): void {
+    view.close();
+    this.#views.delete(view.service);
+    this.#report(view.source, undefined);
   }
 
   /** After our own write at `index` (undefined: unknown), a cached view reads it before we return (read your writes). */

@@ -79,6 +79,13 @@ interface Carried {
 /** A local, self-updating copy of one service. */
 export class ServiceView {
   readonly service: string;
+  /**
+   * Local time (the owner's coarse clock) of the last lookup, watch or unwatch: the owner
+   * drops views that nobody watches and nobody looked up for a while.
+   */
+  usedAt = 0;
+  /** Lookups waiting for this view's first state: while > 0 the owner does not drop it. */
+  pins = 0;
   readonly #host: ViewHost;
   #pos: RegistryPosition | undefined;
   readonly #live = new Map<string, ServiceInstance>();
@@ -233,7 +240,7 @@ export class ServiceView {
       } catch (err) {
         this.#lastError = err;
         this.#failing = true;
-        this.#host.report(this.#source, err);
+        this.#host.report(this.source, err);
         return;
       }
       if (this.#closed) return;
@@ -244,7 +251,7 @@ export class ServiceView {
       }
       this.#lastError = undefined;
       this.#syncedAt = Date.now();
-      this.#host.report(this.#source, undefined);
+      this.#host.report(this.source, undefined);
       this.#applySync(result);
       const pending = this.#pending;
       this.#pending = [];
@@ -252,7 +259,8 @@ export class ServiceView {
     } while (this.#again && !this.#closed);
   }
 
-  get #source(): string {
+  /** The name under which this view reports store failures to its owner. */
+  get source(): string {
     return `view:${this.service}`;
   }
 
