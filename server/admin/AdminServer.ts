@@ -28,8 +28,8 @@ import { checkRegistration, encodeRecord, type ServiceInstance } from '../../src
 import { checkInt } from '../../src/validate.js';
 import type { Gateway } from '../gateway.js';
 import { requestIdFor } from '../proxy/requestId.js';
-import { awaitIndex, DEFAULT_WAIT_MS, parseWait } from './blocking.js';
-import { registerConfigRoutes } from './configRoutes.js';
+import { awaitIndex, DEFAULT_WAIT_MS, INDEX_HEADER, parseWait } from './blocking.js';
+import { type ConfigRoutes, registerConfigRoutes } from './configRoutes.js';
 import { fail } from './fail.js';
 import { INSTANCE_PARAMS, INSTANCES_QUERY, NO_QUERY, REGISTRATION_BODY, SERVICE_PARAMS } from './schemas.js';
 import { checkToken, generateToken, TokenCheck } from './token.js';
@@ -68,8 +68,8 @@ export const DEFAULT_ADMIN_HOST = '127.0.0.1';
 /** Default largest admin request body. */
 export const DEFAULT_ADMIN_BODY_LIMIT = 65_536;
 
-/** Header carrying a service's registry index (Consul's is `X-Consul-Index`). */
-export const INDEX_HEADER = 'x-ringway-index';
+/** Header carrying a blocking query's index (Consul's is `X-Consul-Index`). */
+export { INDEX_HEADER } from './blocking.js';
 
 /** How long `/readyz` waits for the store before calling it unreachable. */
 const STORE_PROBE_MS = 1_000;
@@ -146,6 +146,7 @@ export class AdminServer {
   readonly #ownsConfig: boolean;
   /** Aborts the blocking queries waiting now, at close. */
   readonly #closing = new AbortController();
+  #configRoutes: ConfigRoutes | undefined;
 
   /**
    * @throws {InvalidOptionError} for a bad option, naming it.
@@ -219,6 +220,7 @@ export class AdminServer {
   async close(): Promise<void> {
     this.#closing.abort();
     await this.app.close();
+    await this.#configRoutes?.close();
     if (this.#ownsConfig) await this.#config.close();
   }
 
@@ -405,7 +407,15 @@ export class AdminServer {
         },
       );
 
-      registerConfigRoutes(app, this.#config);
+      this.#configRoutes = registerConfigRoutes(app, this.#config, {
+        store: gateway.store,
+        closing: this.#closing.signal,
+        onSchemaError: (err, namespace, key) =>
+          gateway.log.error(
+            { err, namespace, key },
+            `config schema of ${namespace}/${key} not defined on this gateway`,
+          ),
+      });
 
       app.delete<{ Params: InstanceParams }>(
         '/v1/services/:service/instances/:id',
