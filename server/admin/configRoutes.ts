@@ -358,7 +358,8 @@ export function registerConfigRoutes(
         written = await schemas.put(namespace, key, request.body, cas);
       } catch (err) {
         if (err instanceof InvalidOptionError && err.field === 'schema') {
-          return fail(reply, 'ERR_INVALID', `body ${err.message.replace(/^schema /, '')}`, 'body');
+          const reason = err.message.replace(/^schema /, '').replace(/, got [a-z ]+$/, '');
+          return fail(reply, 'ERR_INVALID', `body ${reason}`, 'body');
         }
         throw err;
       }
