@@ -408,7 +408,6 @@ export class AdminServer {
       );
 
       this.#configRoutes = registerConfigRoutes(app, this.#config, {
-        store: gateway.store,
         closing: this.#closing.signal,
         onSchemaError: (err, namespace, key) =>
           gateway.log.error(

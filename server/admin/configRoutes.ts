@@ -27,7 +27,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ConfigCenter, ConfigEntry, ConfigWriteOptions } from '../../src/config/ConfigCenter.js';
 import type { JsonValue } from '../../src/config/jsonValue.js';
 import { InvalidOptionError, ValidationError } from '../../src/errors.js';
-import type { Store } from '../../src/store/Store.js';
 import { ConfigWaits, DEFAULT_WAIT_MS, INDEX_HEADER, parseWait } from './blocking.js';
 import { ConfigSchemas, MAX_SCHEMA_BYTES } from './configSchemas.js';
 import { fail } from './fail.js';
@@ -61,8 +60,6 @@ interface HistoryQuery extends NamespaceQuery {
 
 /** What the config routes need besides the center. */
 export interface ConfigRoutesOptions {
-  /** The store the center is on (schemas defined over HTTP are kept there). */
-  readonly store: Store;
   /** Aborted when the admin API closes: blocking queries answer with what they have. */
   readonly closing: AbortSignal;
   /** Told when a schema in the store cannot be defined on this gateway. */
@@ -165,7 +162,8 @@ export function registerConfigRoutes(
   options: ConfigRoutesOptions,
 ): ConfigRoutes {
   const waits = new ConfigWaits(config);
-  const schemas = new ConfigSchemas(config, options.store, options.onSchemaError);
+  // Schemas defined over HTTP are kept on the center's own store, next to the values.
+  const schemas = new ConfigSchemas(config, config.options.store, options.onSchemaError);
   const keyParams = configKeyParams(config.options.maxKeyLength);
   const namespaceOf = (query: NamespaceQuery): string => query.namespace ?? config.options.namespace;
 

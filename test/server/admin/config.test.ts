@@ -2,6 +2,7 @@
 // on conflict), If-None-Match: * to create only, schema refusals naming the field, bad input;
 // blocking queries on a key and on a prefix (answer on change, on timeout, at close),
 // history, rollback, schemas kept in the store, namespaces, and the OpenAPI document.
+import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INDEX_HEADER } from '../../../server/admin/AdminServer.js';
@@ -250,6 +251,21 @@ describe('blocking query on a key', () => {
     });
     await write('PUT', 'blk/shared', 1);
     for (const q of queries) expect((await q.reply).headers[INDEX_HEADER]).toBe('2');
+  });
+
+  it('a query whose client goes away stops waiting and releases the watch', async () => {
+    await write('PUT', 'blk/left', 1);
+    const req = httpRequest({
+      host: '127.0.0.1',
+      port: admin,
+      path: '/v1/config/blk/left?index=1&wait=5m',
+      headers: auth,
+    });
+    req.on('error', () => undefined);
+    req.end();
+    await watching('blk/left');
+    req.destroy();
+    await until(() => !config.health().watches.some((w) => w.prefix === 'blk/left'), 10_000, 'the watch to close');
   });
 
   it('refuses a bad index or wait, naming the field', async () => {
