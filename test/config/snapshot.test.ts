@@ -1,6 +1,7 @@
 // ConfigCenter.snapshot (entries with the namespace revision, and whether a prefix changed
 // since a revision), rollback's `deleted`, and SchemaRegistry redefining schemas that carry
 // an `$id`: on the memory store and on the real Redis.
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigCenter } from '../../src/config/ConfigCenter.js';
 import { SchemaRegistry } from '../../src/config/SchemaRegistry.js';
@@ -107,5 +108,49 @@ describe('SchemaRegistry with $id', () => {
     expect(r.undefine('ns', 'a')).toBe(true);
     r.define('ns', 'c', { $id: 'limits', type: 'string' });
     r.check('ns', 'c', 'ok');
+  });
+});
+
+describe('ConfigCenter.snapshot against a model', () => {
+  it('says changed exactly when a write under the prefix came after `since` (while the log covers it)', async () => {
+    const LOG = 12;
+    const keys = ['a/1', 'a/2', 'a', 'ab', 'b/1'];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ key: fc.constantFrom(...keys), del: fc.boolean() }), { maxLength: 30 }),
+        fc.constantFrom('', 'a/', 'a', 'b/', 'c'),
+        fc.nat({ max: 35 }),
+        async (ops, prefix, since) => {
+          const store = memoryStore();
+          const config = new ConfigCenter({ store, logLimit: LOG, historyLimit: 100 });
+          try {
+            // The model: the namespace revision counts every write and every delete that found a value.
+            const written: string[] = [];
+            const live = new Map<string, number>();
+            for (const [i, op] of ops.entries()) {
+              if (op.del) {
+                if (await config.delete(op.key)) written.push(op.key);
+                live.delete(op.key);
+              } else {
+                await config.set(op.key, i);
+                written.push(op.key);
+                live.set(op.key, i);
+              }
+            }
+            const s = await config.snapshot(prefix, { since });
+            expect(s.revision).toBe(written.length);
+            const expected = [...live].filter(([k]) => k.startsWith(prefix)).sort(([a], [b]) => (a < b ? -1 : 1));
+            expect(s.entries.map((e) => [e.key, e.value])).toEqual(expected);
+            const under = written.slice(since).some((k) => k.startsWith(prefix));
+            if (since > written.length || under) expect(s.changed).toBe(true);
+            else if (written.length - since <= LOG) expect(s.changed).toBe(false);
+          } finally {
+            await config.close();
+            await store.close();
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });
