@@ -64,6 +64,12 @@ export interface ConfigRoutesOptions {
   readonly closing: AbortSignal;
   /** Told when a schema in the store cannot be defined on this gateway. */
   readonly onSchemaError: (error: unknown, namespace: string, key: string) => void;
+  /**
+   * May refuse a value before it is written, by throwing (a `ValidationError` answers 400
+   * naming the field): called with each value a `PUT` or a rollback would write to a key of
+   * the center's default namespace.
+   */
+  readonly check?: (key: string, value: unknown) => void;
 }
 
 /** The config routes' own resources (shared watches, the schema follower). */
@@ -85,7 +91,7 @@ function versionOfTag(tag: string): number | undefined {
  * undefined once an error answer was sent (bad header, or `If-Match: *` with no live version).
  * `live` reads the live version (undefined: none) of `what`.
  */
-async function preconditions(
+async function preconditionsOf(
   live: () => Promise<number | undefined>,
   what: string,
   request: FastifyRequest,
@@ -119,6 +125,19 @@ async function preconditions(
     return undefined;
   }
   return { expectedVersion: version };
+}
+
+/**
+ * The preconditions of a write of `key` in the center's default namespace (see
+ * {@link preconditionsOf}); for other endpoints that write a config key (the live routes).
+ */
+export function preconditions(
+  config: ConfigCenter,
+  key: string,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<ConfigWriteOptions | undefined> {
+  return preconditionsOf(async () => (await config.get(key))?.version, `config key ${key}`, request, reply);
 }
 
 /**
@@ -245,8 +264,9 @@ export function registerConfigRoutes(
     async (request, reply) => {
       const key = request.params['*'];
       const namespace = namespaceOf(request.query);
+      if (namespace === config.options.namespace) options.check?.(key, request.body);
       const live = async (): Promise<number | undefined> => (await config.get(key, { namespace }))?.version;
-      const cas = await preconditions(live, `config key ${key}`, request, reply);
+      const cas = await preconditionsOf(live, `config key ${key}`, request, reply);
       if (cas === undefined) return reply;
       // The schema the store holds now, whether or not this gateway's watch has seen it yet.
       await schemas.refresh(namespace, key);
@@ -263,7 +283,7 @@ export function registerConfigRoutes(
       const key = request.params['*'];
       const namespace = namespaceOf(request.query);
       const live = async (): Promise<number | undefined> => (await config.get(key, { namespace }))?.version;
-      const cas = await preconditions(live, `config key ${key}`, request, reply);
+      const cas = await preconditionsOf(live, `config key ${key}`, request, reply);
       if (cas === undefined) return reply;
       const removed = await config.delete(key, { ...cas, namespace });
       if (!removed) return fail(reply, 'ERR_NOT_FOUND', `config key ${key} has no live value`);
@@ -310,18 +330,24 @@ export function registerConfigRoutes(
       const key = request.params['*'];
       const namespace = namespaceOf(request.query);
       const live = async (): Promise<number | undefined> => (await config.get(key, { namespace }))?.version;
-      const cas = await preconditions(live, `config key ${key}`, request, reply);
+      const cas = await preconditionsOf(live, `config key ${key}`, request, reply);
       if (cas === undefined) return reply;
       const target = request.body.version;
       await schemas.refresh(namespace, key);
       let result: { version: number; updatedAt: number; deleted: boolean };
       try {
+        const check = options.check;
+        if (check !== undefined && namespace === config.options.namespace) {
+          // Versions never change once written: the value checked is the one rollback writes.
+          const old = (await config.history(key, { namespace })).find((v) => v.version === target);
+          if (old !== undefined && !old.deleted) check(key, old.value);
+        }
         result = await config.rollback(key, target, { ...cas, namespace });
       } catch (err) {
         if (!(err instanceof ValidationError)) throw err;
         // The field at fault is in version N's value, not in the request body.
         const field = `value${err.path.replaceAll('/', '.')}`;
-        return fail(reply, 'ERR_INVALID', `version ${target} fails the key's schema: ${err.message}`, field);
+        return fail(reply, 'ERR_INVALID', `the value of version ${target} is refused: ${err.message}`, field);
       }
       reply.header(INDEX_HEADER, String(result.deleted ? 0 : result.version)).header('cache-control', 'no-store');
       if (!result.deleted) reply.header('etag', etag(result.version));
@@ -349,7 +375,7 @@ export function registerConfigRoutes(
       const key = request.params['*'];
       const namespace = namespaceOf(request.query);
       const live = async (): Promise<number | undefined> => (await schemas.get(namespace, key))?.version;
-      const cas = await preconditions(live, `the schema of config key ${key}`, request, reply);
+      const cas = await preconditionsOf(live, `the schema of config key ${key}`, request, reply);
       if (cas === undefined) return reply;
       let written: { version: number; updatedAt: number };
       try {
@@ -373,7 +399,7 @@ export function registerConfigRoutes(
       const key = request.params['*'];
       const namespace = namespaceOf(request.query);
       const live = async (): Promise<number | undefined> => (await schemas.get(namespace, key))?.version;
-      const cas = await preconditions(live, `the schema of config key ${key}`, request, reply);
+      const cas = await preconditionsOf(live, `the schema of config key ${key}`, request, reply);
       if (cas === undefined) return reply;
       const removed = await schemas.delete(namespace, key, cas);
       if (!removed) return fail(reply, 'ERR_NOT_FOUND', `config key ${key} has no schema`);

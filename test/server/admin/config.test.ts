@@ -4,12 +4,15 @@
 // history, rollback, schemas kept in the store, namespaces, and the OpenAPI document.
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INDEX_HEADER } from '../../../server/admin/AdminServer.js';
+import { registerConfigRoutes } from '../../../server/admin/configRoutes.js';
 import { SCHEMA_NAMESPACE } from '../../../server/admin/configSchemas.js';
 import { resolveGatewayConfig } from '../../../server/config/GatewayConfig.js';
 import { createGateway } from '../../../server/gateway.js';
 import { ConfigCenter } from '../../../src/config/ConfigCenter.js';
+import { ValidationError } from '../../../src/errors.js';
 import { memoryStore } from '../../../src/store/memory/MemoryStore.js';
 import { type Reply, send, startGateway, type TestGateway, until } from '../helpers.js';
 
@@ -596,6 +599,47 @@ describe('closing the admin API', () => {
       expect(l.statusCode).toBe(200);
       expect(center.health().watches).toHaveLength(0);
     } finally {
+      await center.close();
+      await own.close();
+    }
+  });
+});
+
+describe('a value check of the embedding server (the live routes key)', () => {
+  it('refuses a PUT or a rollback the check refuses, in the default namespace only, before writing', async () => {
+    const own = memoryStore();
+    const center = new ConfigCenter({ store: own, namespaces: ['other'] });
+    const app = Fastify();
+    const routes = registerConfigRoutes(app, center, {
+      closing: new AbortController().signal,
+      onSchemaError: () => undefined,
+      check: (key, value) => {
+        if (key === 'guarded' && typeof value !== 'number') throw new ValidationError('guarded takes a number', '');
+      },
+    });
+    try {
+      const put = (url: string, payload: string) =>
+        app.inject({ method: 'PUT', url, payload, headers: { 'content-type': 'application/json' } });
+      expect((await put('/v1/config/guarded', '"text"')).statusCode).toBe(400);
+      expect(await center.get('guarded')).toBeUndefined();
+      expect((await put('/v1/config/guarded', '1')).statusCode).toBe(200);
+      expect((await put('/v1/config/guarded?namespace=other', '"text"')).statusCode).toBe(200);
+      expect((await put('/v1/config/free', '"text"')).statusCode).toBe(200);
+      // A version written before the check existed cannot come back through a rollback.
+      await center.set('guarded', 'old text');
+      const back = await app.inject({
+        method: 'POST',
+        url: '/v1/config-rollback/guarded',
+        payload: { version: 2 },
+      });
+      expect(back.statusCode).toBe(400);
+      expect((await center.get('guarded'))?.version).toBe(2);
+      const ok = await app.inject({ method: 'POST', url: '/v1/config-rollback/guarded', payload: { version: 1 } });
+      expect(ok.statusCode).toBe(200);
+      expect((await center.get('guarded'))?.value).toBe(1);
+    } finally {
+      await app.close();
+      await routes.close();
       await center.close();
       await own.close();
     }
