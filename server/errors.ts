@@ -21,7 +21,11 @@ export const GATEWAY_ERRORS = {
     meaning: 'Admin API: the `Authorization: Bearer <token>` header is missing or holds another token.',
   },
   ERR_NO_ROUTE: { status: 404, meaning: 'No route matches the request (path prefix, host, method and headers).' },
-  ERR_NOT_FOUND: { status: 404, meaning: 'Admin API: no such endpoint, service or instance.' },
+  ERR_NOT_FOUND: {
+    status: 404,
+    meaning:
+      'Admin API: no such endpoint, service or instance; a config key with no live value, history or schema, a version not in its history, or a namespace the gateway does not have.',
+  },
   ERR_REQUEST_TIMEOUT: { status: 408, meaning: 'The client did not send the whole request in time.' },
   ERR_LOCK_TIMEOUT: {
     status: 409,
@@ -38,7 +42,8 @@ export const GATEWAY_ERRORS = {
   },
   ERR_PRECONDITION_FAILED: {
     status: 412,
-    meaning: "Admin API: `If-Match` names another version than the key's live one (compare-and-set failed).",
+    meaning:
+      'Admin API: `If-Match` names another version than the live one of the config key or schema (compare-and-set failed), `If-Match: *` finds none, or `If-None-Match: *` finds one.',
   },
   ERR_UNSUPPORTED_MEDIA_TYPE: {
     status: 415,

@@ -70,6 +70,8 @@ export {
   type ConfigEvent,
   type ConfigHealth,
   type ConfigNamespaceOption,
+  type ConfigSnapshot,
+  type ConfigSnapshotOptions,
   type ConfigVersion,
   type ConfigWatch,
   type ConfigWatchOptions,

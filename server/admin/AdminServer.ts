@@ -34,8 +34,8 @@ import { ConfigError } from '../config/ConfigError.js';
 import type { Gateway } from '../gateway.js';
 import { breakersOf, type RegistryOp } from '../metrics/GatewayMetrics.js';
 import { requestIdFor } from '../proxy/requestId.js';
-import { awaitIndex, DEFAULT_WAIT_MS, parseWait } from './blocking.js';
-import { registerConfigRoutes } from './configRoutes.js';
+import { awaitIndex, DEFAULT_WAIT_MS, INDEX_HEADER, parseWait } from './blocking.js';
+import { type ConfigRoutes, registerConfigRoutes } from './configRoutes.js';
 import { fail } from './fail.js';
 import { LockRoutes, resultOf } from './lockRoutes.js';
 import { failConfig, registerRoutesRoutes } from './routesRoutes.js';
@@ -70,8 +70,8 @@ export const DEFAULT_ADMIN_HOST = '127.0.0.1';
 /** Default largest admin request body. */
 export const DEFAULT_ADMIN_BODY_LIMIT = 65_536;
 
-/** Header carrying a service's registry index (Consul's is `X-Consul-Index`). */
-export const INDEX_HEADER = 'x-ringway-index';
+/** Header carrying a blocking query's index (Consul's is `X-Consul-Index`). */
+export { INDEX_HEADER } from './blocking.js';
 
 /**
  * Longest path parameter the router takes (after percent-decoding, in UTF-16 units). Well
@@ -155,6 +155,7 @@ export class AdminServer {
   /** Aborts the blocking queries waiting now, at close. */
   readonly #closing = new AbortController();
   readonly #locks: LockRoutes;
+  #configRoutes: ConfigRoutes | undefined;
 
   /**
    * @throws {InvalidOptionError} for a bad option, naming it.
@@ -191,7 +192,15 @@ export class AdminServer {
         }
         return fail(reply, 'ERR_BAD_REQUEST', err.message);
       },
-      ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+      ajv: {
+        customOptions: {
+          removeAdditional: false,
+          coerceTypes: false,
+          useDefaults: false,
+          allErrors: false,
+          allowUnionTypes: true,
+        },
+      },
     });
     // The OpenAPI document is generated from the route schemas that validate the requests,
     // so the two cannot drift; routes declared below are queued after the plugin loads.
@@ -231,6 +240,7 @@ export class AdminServer {
     this.#closing.abort();
     await this.#locks.close();
     await this.app.close();
+    await this.#configRoutes?.close();
   }
 
   #routes(): void {
@@ -437,10 +447,18 @@ export class AdminServer {
         },
       );
 
-      registerConfigRoutes(app, this.#config, (key, value) => {
+      this.#configRoutes = registerConfigRoutes(app, this.#config, {
+        closing: this.#closing.signal,
+        onSchemaError: (err, namespace, key) =>
+          gateway.log.error(
+            { err, namespace, key },
+            `config schema of ${namespace}/${key} not defined on this gateway`,
+          ),
         // The live routes key takes only what this gateway would apply (400 naming the field).
-        const live = gateway.liveRoutes;
-        if (live !== undefined && live.center === this.#config && key === live.key) live.check(value);
+        check: (key, value) => {
+          const live = gateway.liveRoutes;
+          if (live !== undefined && live.center === this.#config && key === live.key) live.check(value);
+        },
       });
       this.#locks.register(app);
 

@@ -21,7 +21,7 @@
  */
 
 import { NotFoundError, StoreUnavailableError, VersionConflictError } from '../errors.js';
-import type { ConfigWriteResult, StoredConfigChange, StoredConfigEntry } from '../store/ConfigStorage.js';
+import type { ConfigSync, ConfigWriteResult, StoredConfigChange, StoredConfigEntry } from '../store/ConfigStorage.js';
 import { OutageTracker } from '../store/OutageTracker.js';
 import { checkInt, checkObject } from '../validate.js';
 import {
@@ -71,6 +71,30 @@ export interface ConfigWriteOptions extends ConfigNamespaceOption {
    * key has no live value); otherwise `VersionConflictError`. @default no check
    */
   expectedVersion?: number;
+}
+
+/** Options of {@link ConfigCenter.snapshot}. */
+export interface ConfigSnapshotOptions extends ConfigNamespaceOption {
+  /** A revision an earlier snapshot returned: the snapshot then says whether a key under the prefix changed since. */
+  since?: number;
+}
+
+/** What {@link ConfigCenter.snapshot} returns. */
+export interface ConfigSnapshot {
+  /** Every live key under the prefix, sorted by key. */
+  readonly entries: ConfigEntry[];
+  /**
+   * The namespace's revision the entries were read at (it counts the writes of every key of
+   * the namespace; 0 for a namespace never written).
+   */
+  readonly revision: number;
+  /**
+   * With `since`: whether a key under the prefix was written or deleted after revision
+   * `since`. True also when the store can no longer tell (its change log or a key's history
+   * no longer reaches back that far) and when `since` is ahead of the store (a store that
+   * lost its data): then the caller should take `entries` as new. Undefined without `since`.
+   */
+  readonly changed: boolean | undefined;
 }
 
 /** Options of {@link ConfigCenter.watch}. */
@@ -296,6 +320,46 @@ export class ConfigCenter {
   }
 
   /**
+   * Every live key starting with `prefix`, as {@link ConfigCenter.list}, together with the
+   * namespace revision they were read at; with `since` (a revision an earlier snapshot
+   * returned), also whether a key under the prefix changed after it. This is what a blocking
+   * list (etcd's watch from a revision, Consul's `?index=`) is built on. Reads the store
+   * (never a cache).
+   * @throws {InvalidOptionError} for an oversize prefix or a bad `since`.
+   * @throws {NotFoundError} for a namespace this center does not have.
+   * @throws {StoreUnavailableError} when the store cannot be reached.
+   */
+  async snapshot(prefix = '', options: ConfigSnapshotOptions = {}): Promise<ConfigSnapshot> {
+    const namespace = this.#namespace(options);
+    checkKey('prefix', prefix, this.options.maxKeyLength, true);
+    const since =
+      options.since === undefined ? undefined : checkInt('since', options.since, 0, Number.MAX_SAFE_INTEGER);
+    this.#assertOpen();
+    const storage = this.options.store.config;
+    let changed: boolean | undefined;
+    let result: ConfigSync;
+    try {
+      result = await storage.sync(namespace, prefix, undefined);
+      if (since !== undefined) {
+        if (since === result.rev) changed = false;
+        else if (since > result.rev) changed = true;
+        else {
+          // The changes since `since` within this generation (the store's own revision log).
+          const after = await storage.sync(namespace, prefix, { gen: result.gen, rev: since });
+          changed = after.kind === 'snapshot' || (after.kind === 'changes' && after.changes.length > 0);
+        }
+      }
+    } catch (err) {
+      this.#report(CALLS, err);
+      throw err;
+    }
+    this.#report(CALLS, undefined);
+    const entries = result.kind === 'snapshot' ? result.entries : [];
+    for (const entry of entries) this.#remember(namespace, entry.key, entry);
+    return { entries: entries.map((e) => toEntry(e, false)), revision: result.rev, changed };
+  }
+
+  /**
    * The key's versions, newest first (deletes included), at most `limit` (and at most
    * `historyLimit`, the number the store keeps).
    * @throws {InvalidOptionError} for a bad limit.
@@ -313,7 +377,7 @@ export class ConfigCenter {
 
   /**
    * Writes, as a new version, the value `key` had at `version` (a rollback to a version
-   * that a delete created deletes the key). The value is checked against the key's schema
+   * that a delete created deletes the key: then `deleted` is true). The value is checked against the key's schema
    * as any write is. Without `expectedVersion`, a concurrent write is retried a few times on
    * the newest version; with it, a conflict fails at once.
    * @throws {InvalidOptionError} for a bad version.
@@ -327,7 +391,7 @@ export class ConfigCenter {
     key: string,
     version: number,
     options: ConfigWriteOptions = {},
-  ): Promise<{ version: number; updatedAt: number }> {
+  ): Promise<{ version: number; updatedAt: number; deleted: boolean }> {
     const namespace = this.#namespace(options);
     this.#key(key);
     checkInt('version', version, 1, Number.MAX_SAFE_INTEGER);
@@ -348,13 +412,17 @@ export class ConfigCenter {
       const expectedVersion = expected ?? live;
       let result: ConfigWriteResult;
       if (target.deleted) {
-        if (live === 0 && expected === undefined) return { version: head.version, updatedAt: head.updatedAt };
+        if (live === 0 && expected === undefined) {
+          return { version: head.version, updatedAt: head.updatedAt, deleted: true };
+        }
         result = await this.#write(namespace, key, undefined, expectedVersion);
       } else {
         this.#schemas.check(namespace, key, JSON.parse(target.value));
         result = await this.#write(namespace, key, target.value, expectedVersion);
       }
-      if (result.status === 'written') return { version: result.version, updatedAt: result.updatedAt };
+      if (result.status === 'written') {
+        return { version: result.version, updatedAt: result.updatedAt, deleted: target.deleted };
+      }
       if (expected !== undefined || attempt >= ROLLBACK_ATTEMPTS)
         throw conflict(namespace, key, expectedVersion, result);
     }

@@ -15,17 +15,28 @@ export class SchemaRegistry {
   readonly #validators = new Map<string, ValidateFunction>();
 
   /**
-   * Compiles `schema` for `key` of `namespace`, replacing an earlier one.
+   * Compiles `schema` for `key` of `namespace`, replacing an earlier one (the earlier one
+   * stays when the new one does not compile).
    * @throws {InvalidOptionError} (`schema`) when it is not a valid JSON Schema.
    */
   define(namespace: string, key: string, schema: unknown): void {
     if (typeof schema !== 'boolean' && (typeof schema !== 'object' || schema === null || Array.isArray(schema))) {
       throw new InvalidOptionError('schema', schema, 'must be a JSON Schema (an object or a boolean)');
     }
+    const old = this.#validators.get(slot(namespace, key));
+    // Ajv keeps every schema it compiled (by object and by `$id`): the one replaced leaves it
+    // first, so that redefining a key cannot leak memory nor collide with its own `$id`; a
+    // schema that fails to compile leaves Ajv's tables as they were.
+    const ajv = this.#ajv;
+    const before = { schemas: { ...ajv.schemas }, refs: { ...ajv.refs } };
+    this.#forget(old);
     let validate: ValidateFunction;
     try {
-      validate = this.#ajv.compile(schema as object);
+      validate = ajv.compile(schema as object);
     } catch (err) {
+      this.#forget({ schema } as ValidateFunction);
+      restore(ajv.schemas, before.schemas);
+      restore(ajv.refs, before.refs);
       throw new InvalidOptionError('schema', schema, `must be a valid JSON Schema (${(err as Error).message})`);
     }
     this.#validators.set(slot(namespace, key), validate);
@@ -33,6 +44,8 @@ export class SchemaRegistry {
 
   /** Removes the schema of `key`; resolves whether there was one. */
   undefine(namespace: string, key: string): boolean {
+    const old = this.#validators.get(slot(namespace, key));
+    this.#forget(old);
     return this.#validators.delete(slot(namespace, key));
   }
 
@@ -55,6 +68,18 @@ export class SchemaRegistry {
       pointer,
     );
   }
+
+  /** Takes a compiled schema out of Ajv's cache and `$id` table. */
+  #forget(validate: ValidateFunction | undefined): void {
+    const schema: unknown = validate?.schema;
+    if (typeof schema === 'object' && schema !== null) this.#ajv.removeSchema(schema as object);
+  }
+}
+
+/** Sets `table` back to `saved` (Ajv's `$id` tables after a failed compile). */
+function restore<T>(table: Record<string, T | undefined>, saved: Record<string, T | undefined>): void {
+  for (const id of Object.keys(table)) if (!(id in saved)) delete table[id];
+  Object.assign(table, saved);
 }
 
 function slot(namespace: string, key: string): string {

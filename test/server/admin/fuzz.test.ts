@@ -47,6 +47,10 @@ describe('admin API under random input', () => {
         fc.constantFrom(
           '/v1/services/fz/instances/i-1',
           '/v1/config/fz/key',
+          '/v1/config',
+          '/v1/config-history/fz/key',
+          '/v1/config-rollback/fz/key',
+          '/v1/config-schemas/fz/key',
           '/v1/services/fz',
           '/v1/services',
           '/metrics',
@@ -57,6 +61,9 @@ describe('admin API under random input', () => {
           fc.json(),
           fc.string(),
           fc.jsonValue().map((v) => JSON.stringify({ address: 'http://x', extra: v })),
+          fc.jsonValue().map((v) => JSON.stringify({ version: v })),
+          fc.nat({ max: 5 }).map((n) => JSON.stringify({ version: n })),
+          fc.jsonValue().map((v) => JSON.stringify({ type: 'object', properties: { a: v } })),
         ),
         async (url, method, payload) => {
           const r = await admin.app.inject({
@@ -92,6 +99,48 @@ describe('admin API under random input', () => {
     );
     const h = await admin.app.inject({ method: 'GET', url: '/healthz' });
     expect(h.statusCode).toBe(200);
+  });
+
+  it('answers random config queries and preconditions with a 4xx or 2xx, and short waits end', async () => {
+    const value = fc.oneof(
+      fc.string(),
+      fc.nat().map(String),
+      fc.constantFrom('0', '1', 'default', 'nope', '-1', '1.5', '', '%00', 'fz/'),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(
+          '/v1/config',
+          '/v1/config/fz/key',
+          '/v1/config-history/fz/key',
+          '/v1/config-schemas/fz/key',
+          '/v1/config/fz/%E2%98%83',
+          '/v1/config/fz/%00',
+        ),
+        fc.constantFrom('GET', 'PUT', 'DELETE', 'POST'),
+        fc.dictionary(fc.constantFrom('namespace', 'prefix', 'index', 'limit', 'x', 'wait'), value, { maxKeys: 4 }),
+        fc.constantFrom('1ms', '0', '5ms', 'x', '11m', '-1'),
+        fc.option(fc.oneof(fc.string(), fc.constantFrom('*', '"1"', '"0"', 'W/"1"')), { nil: undefined }),
+        fc.option(fc.json(), { nil: undefined }),
+        async (path, method, query, wait, ifMatch, payload) => {
+          // Random waits are replaced by short ones, so that a query blocking on a quiet key ends.
+          const params = new URLSearchParams({ ...query, ...('index' in query ? { wait } : {}) });
+          const url = `${path}${params.size === 0 ? '' : `?${params}`}`;
+          const r = await admin.app.inject({
+            method: method as 'GET',
+            url,
+            headers: {
+              authorization,
+              ...(ifMatch === undefined ? {} : { 'if-match': ifMatch }),
+              ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+            },
+            payload: method === 'GET' ? undefined : payload,
+          });
+          checkAnswer(r.statusCode, r.body, `${method} ${url} ${String(payload).slice(0, 80)}`);
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });
 

@@ -1,9 +1,14 @@
 // Two gateways on one Redis (a redis-server this test starts and stops by PID), each with its
 // own store and admin API: a registration made through one admin API is seen by the other's
 // (and routed to by its proxy), a blocking query on one returns on a write through the other,
-// and config written through one is read through the other with the same version.
+// and config written through one is read through the other with the same version; a config
+// blocking query on one returns on a write through the other; a schema defined through one
+// holds on the other (its next HTTP write at once, its in-process writes once its watch has it).
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { INDEX_HEADER } from '../../../server/admin/AdminServer.js';
+import { ConfigCenter } from '../../../src/config/ConfigCenter.js';
+import { ValidationError } from '../../../src/errors.js';
 import { redisStore } from '../../../src/store/redis/RedisStore.js';
 import type { Store } from '../../../src/store/Store.js';
 import { haveRedisServerBinary, type RedisServer, startRedisServer } from '../../helpers/redis.js';
@@ -24,6 +29,7 @@ const auth = { authorization: `Bearer ${TOKEN}` };
 
 let redis: RedisServer;
 const stores: Store[] = [];
+const centers: ConfigCenter[] = [];
 const gateways: TestGateway[] = [];
 const admins: number[] = [];
 let up: Upstream;
@@ -39,9 +45,11 @@ beforeAll(async () => {
   for (let i = 0; i < 2; i++) {
     const store = redisStore(redis.url);
     stores.push(store);
+    const config = new ConfigCenter({ store });
+    centers.push(config);
     const gw = await startGateway(
       { routes: [{ match: { prefix: '/' }, service: 'users', retries: { attempts: 0 } }] },
-      { store, admin: { port: 0, host: '127.0.0.1', token: TOKEN } },
+      { store, admin: { port: 0, host: '127.0.0.1', token: TOKEN, config } },
     );
     gateways.push(gw);
     const server = gw.gateway.admin?.app.server;
@@ -53,6 +61,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (!enabled) return;
   for (const gw of gateways) await gw.close();
+  for (const c of centers) await c.close();
   for (const s of stores) await s.close();
   await up?.close();
   await redis?.stop();
@@ -96,5 +105,90 @@ describe.skipIf(!enabled)('two gateways on one Redis, through the admin API', ()
       body: '1',
     });
     expect(conflict.status).toBe(412);
+  });
+
+  it('a blocking query on one gateway returns on a write through the other, for a key and a prefix', async () => {
+    const [a, b] = admins as [number, number];
+    const put = (key: string, value: unknown): Promise<Reply> =>
+      send(a, `/v1/config/${key}`, {
+        method: 'PUT',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify(value),
+      });
+    await put('cross/key', 1);
+    const list = await send(b, '/v1/config?prefix=cross/', { headers: auth });
+    const index = Number(list.headers[INDEX_HEADER]);
+    const onKey = send(b, '/v1/config/cross/key?index=1&wait=20s', { headers: auth });
+    const onPrefix = send(b, `/v1/config?prefix=cross/&index=${index}&wait=20s`, { headers: auth });
+    const centerB = centers[1] as ConfigCenter;
+    await until(() => centerB.health().watches.filter((w) => w.prefix.startsWith('cross/') && w.loaded).length === 2);
+    await put('cross/key', 2);
+    const [k, p] = await Promise.all([onKey, onPrefix]);
+    expect(k.status).toBe(200);
+    expect(k.headers[INDEX_HEADER]).toBe('2');
+    expect(json(k).value).toBe(2);
+    expect(Number(p.headers[INDEX_HEADER])).toBeGreaterThan(index);
+    expect(json(p).entries).toMatchObject([{ key: 'cross/key', value: 2, version: 2 }]);
+    // History and rollback through B see A's writes.
+    const history = json(await send(b, '/v1/config-history/cross/key', { headers: auth }));
+    expect((history.versions as { version: number }[]).map((v) => v.version)).toEqual([2, 1]);
+    const rb = await send(b, '/v1/config-rollback/cross/key', {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json', 'if-match': '"2"' },
+      body: '{"version":1}',
+    });
+    expect(rb.headers.etag).toBe('"3"');
+    expect((await send(a, '/v1/config/cross/key', { headers: auth })).headers.etag).toBe('"3"');
+  });
+
+  it('a schema defined through one gateway holds on the other', async () => {
+    const [a, b] = admins as [number, number];
+    const schema = { type: 'object', properties: { rps: { type: 'integer' } }, required: ['rps'] };
+    const defined = await send(a, '/v1/config-schemas/limits/api', {
+      method: 'PUT',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify(schema),
+    });
+    expect(defined.status).toBe(200);
+    // B's next write over HTTP is checked against it at once (B reads the schema from the store).
+    const refused = await send(b, '/v1/config/limits/api', {
+      method: 'PUT',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ rps: 'many' }),
+    });
+    expect(refused.status).toBe(400);
+    expect(JSON.parse(refused.body).error).toMatchObject({ code: 'ERR_INVALID', field: 'body.rps' });
+    // And B's config center has it once its watch delivered it: in-process writes obey it too.
+    const centerB = centers[1] as ConfigCenter;
+    await until(async () => {
+      try {
+        await centerB.set('limits/api', { rps: 'many' });
+        return false;
+      } catch (err) {
+        return err instanceof ValidationError;
+      }
+    });
+    expect(json(await send(b, '/v1/config-schemas/limits/api', { headers: auth }))).toMatchObject({
+      schema,
+      version: 1,
+    });
+    // Deleted through B, A lets the value through again.
+    const removed = await send(b, '/v1/config-schemas/limits/api', { method: 'DELETE', headers: auth });
+    expect(removed.status).toBe(204);
+    const accepted = await send(a, '/v1/config/limits/api', {
+      method: 'PUT',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ rps: 'many' }),
+    });
+    expect(accepted.status).toBe(200);
+    const centerA = centers[0] as ConfigCenter;
+    await until(async () => {
+      try {
+        await centerA.set('limits/api', { free: true });
+        return true;
+      } catch {
+        return false;
+      }
+    });
   });
 });
