@@ -3,6 +3,10 @@
  *
  *     npm run bench:gateway        (or: npx tsx bench/gateway.bench.ts [--seconds 5] [--rounds 3])
  *
+ * `--baseline <dir>` adds a peer `ringway (baseline)` run from another build of ringway (a
+ * directory holding `dist/` and `node_modules/`, e.g. a worktree of main after `npm run build`),
+ * to measure a change against the code before it in the same run.
+ *
  * One small upstream (node:http, keep-alive) and, in front of it, each peer in its own process:
  * - direct: wrk straight to the upstream (the ceiling);
  * - ringway: `ringway gateway` with p2c, outlier detection and metrics on (the defaults);
@@ -39,6 +43,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '50' },
     only: { type: 'string' },
+    baseline: { type: 'string' },
   },
 });
 /** `--only ringway,nginx`: run just these peers (and direct). */
@@ -55,6 +60,7 @@ const PORTS = {
   'fast-gateway': 19_012,
   nginx: 19_013,
   'bare undici': 19_014,
+  'ringway (baseline)': 19_015,
 } as const;
 const PATH = '/api/hello';
 
@@ -181,17 +187,20 @@ function nodePeer(name: keyof typeof PORTS, code: string, moduleName: string): P
   };
 }
 
-function ringwayPeer(): Peer {
+/** `ringway gateway` from this checkout, or from the build in `baselineDir` (`ringway (baseline)`). */
+function ringwayPeer(baselineDir?: string): Peer {
+  const name = baselineDir === undefined ? 'ringway' : 'ringway (baseline)';
+  const port = PORTS[name];
   return {
-    name: 'ringway',
-    port: PORTS.ringway,
+    name,
+    port,
     async start() {
       const dir = mkdtempSync(join(benchTmp, 'ringway-'));
       const config = join(dir, 'gateway.yaml');
       writeFileSync(
         config,
         [
-          `listen: { host: 127.0.0.1, port: ${PORTS.ringway} }`,
+          `listen: { host: 127.0.0.1, port: ${port} }`,
           'routes:',
           '  - match: { prefix: /api }',
           '    service: upstream',
@@ -201,11 +210,28 @@ function ringwayPeer(): Peer {
           '',
         ].join('\n'),
       );
-      const cli = builtCliIsFresh()
-        ? [join(ROOT, 'dist', 'server', 'cli.js')]
-        : ['--import', 'tsx', join(ROOT, 'server', 'cli.ts')];
-      ringwayBuild = cli.length === 1 ? 'dist (built)' : 'sources under tsx';
-      const proc = pinned(1, process.execPath, [...cli, 'gateway', '--config', config, '--log-level', 'warn']);
+      let cli: string[];
+      if (baselineDir !== undefined) {
+        const built = join(baselineDir, 'dist', 'server', 'cli.js');
+        if (!existsSync(built)) return `no ${built} (run npm run build there)`;
+        cli = [built];
+      } else {
+        cli = builtCliIsFresh()
+          ? [join(ROOT, 'dist', 'server', 'cli.js')]
+          : ['--import', 'tsx', join(ROOT, 'server', 'cli.ts')];
+        ringwayBuild = cli.length === 1 ? 'dist (built)' : 'sources under tsx';
+      }
+      // Each gateway's admin API on a port of its own (the default 9080 is shared).
+      const proc = pinned(1, process.execPath, [
+        ...cli,
+        'gateway',
+        '--config',
+        config,
+        '--log-level',
+        'warn',
+        '--admin-port',
+        String(port + 100),
+      ]);
       return { proc, pids: () => [proc.pid as number] };
     },
   };
@@ -365,7 +391,7 @@ async function main(): Promise<void> {
     `gateway bench: ${LOADGEN}, ${CONNECTIONS} connections, ${ROUNDS} rounds x ${SECONDS} s per peer, ` +
       `${HAVE_TASKSET ? 'load on core 0, servers on core 1' : 'no taskset: unpinned'}`,
   );
-  for (const port of [UPSTREAM_PORT, ...Object.values(PORTS)]) {
+  for (const port of [UPSTREAM_PORT, ...Object.values(PORTS), ...Object.values(PORTS).map((p) => p + 100)]) {
     if (await portBusy(port)) throw new Error(`port ${port} is in use (a bench left running?): free it first`);
   }
   const upstream = pinned(1, process.execPath, ['-e', UPSTREAM_CODE]);
@@ -394,6 +420,7 @@ async function main(): Promise<void> {
     nodePeer('fast-gateway', FAST_GATEWAY_CODE, 'fast-gateway'),
     nginxPeer(),
     nodePeer('bare undici', BARE_CODE, 'undici'),
+    ...(args.baseline === undefined ? [] : [ringwayPeer(args.baseline)]),
   ];
   const live: { name: string; port: number; pids: () => number[] }[] = [
     { name: 'direct', port: UPSTREAM_PORT, pids: () => [upstream.pid as number] },
@@ -467,6 +494,7 @@ async function main(): Promise<void> {
     ),
   ];
   const targets: Record<string, { ratio: number; target: number; met: boolean }> = {};
+  const notes: string[] = [];
   if (ringway !== undefined) {
     for (const [peer, target] of [
       ['reply-from', 1.3],
@@ -477,6 +505,15 @@ async function main(): Promise<void> {
       if (other === undefined) continue;
       const ratio = ringway.rps / other.rps;
       targets[`vs ${peer}`] = { ratio: Number(ratio.toFixed(2)), target, met: ratio >= target };
+    }
+    // Not targets, for reading the others: the floor, and the code before a change.
+    for (const peer of ['bare undici', 'ringway (baseline)']) {
+      const other = by.get(peer);
+      if (other === undefined) continue;
+      notes.push(
+        `ringway vs ${peer}: ${(ringway.rps / other.rps).toFixed(2)}x req/s, ` +
+          `${(ringway.cpuUsPerReq / other.cpuUsPerReq).toFixed(2)}x CPU us/req`,
+      );
     }
     targets['CPU us/req'] = {
       ratio: Number(ringway.cpuUsPerReq.toFixed(1)),
@@ -491,6 +528,7 @@ async function main(): Promise<void> {
       `ringway ${k}: ${v.ratio}${k.startsWith('vs') ? 'x' : ''} (target ${k.startsWith('vs') ? '>=' : '<='} ${v.target}) ${v.met ? 'met' : 'NOT met'}`,
     );
   }
+  for (const note of notes) console.log(note);
   for (const [k, v] of Object.entries(skipped)) console.log(`skipped ${k}: ${v}`);
   writeResults('gateway', {
     machine: {
@@ -505,6 +543,7 @@ async function main(): Promise<void> {
     },
     results,
     targets,
+    notes,
     skipped,
     table: lines.join('\n'),
   });
