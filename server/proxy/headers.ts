@@ -24,6 +24,12 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'http2-settings',
 ]);
 
+/**
+ * A `Connection` value that names no header (nearly every one): skipped before any array or
+ * set is made for it.
+ */
+const PLAIN_CONNECTION = /^(?:keep-alive|close)$/i;
+
 /** The tokens of `Connection` header values, lower-cased (RFC 9110 section 7.6.1). */
 export function connectionTokens(values: readonly string[]): Set<string> {
   const out = new Set<string>();
@@ -77,6 +83,7 @@ export function forwardRequestHeaders(raw: readonly string[], ctx: ForwardContex
         if (ctx.preserveHost) out.push(name, value);
         continue;
       case 'connection':
+        if (PLAIN_CONNECTION.test(value)) continue;
         if (named === undefined) named = [value];
         else named.push(value);
         continue;
@@ -154,6 +161,7 @@ export function forwardResponseHeaders(
     const lower = name.toLowerCase();
     if (lower === 'content-length' && facts !== undefined) facts.contentLength = Number(value);
     if (lower === 'connection') {
+      if (PLAIN_CONNECTION.test(value)) continue;
       if (named === undefined) named = [value];
       else named.push(value);
       continue;

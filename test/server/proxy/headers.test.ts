@@ -104,3 +104,31 @@ describe('response headers', () => {
     ]);
   });
 });
+
+describe('Connection values that name no header', () => {
+  it('drop only the hop-by-hop headers, in any case, and a second Connection header still names', () => {
+    for (const plain of ['keep-alive', 'Keep-Alive', 'close', 'CLOSE']) {
+      const req = forwardRequestHeaders(['Connection', plain, 'Keep-Alive', 'timeout=5', 'X-A', '1'], ctx);
+      expect(pairs(req).slice(0, 1)).toEqual([['X-A', '1']]);
+      const res = forwardResponseHeaders(
+        ['Connection', plain, 'X-A', '1'].map((s) => Buffer.from(s, 'latin1')),
+        'x-request-id',
+        'req-1',
+        undefined,
+      );
+      expect(pairs(res)).toEqual([
+        ['X-A', '1'],
+        ['x-request-id', 'req-1'],
+      ]);
+    }
+    const two = forwardRequestHeaders(['Connection', 'keep-alive', 'Connection', 'X-A', 'X-A', '1', 'X-B', '2'], ctx);
+    expect(pairs(two).slice(0, 1)).toEqual([['X-B', '2']]);
+    const res = forwardResponseHeaders(
+      ['Connection', 'close', 'Connection', 'x-a', 'X-A', '1', 'X-B', '2'].map((s) => Buffer.from(s, 'latin1')),
+      'x-request-id',
+      'req-1',
+      undefined,
+    );
+    expect(pairs(res).slice(0, 1)).toEqual([['X-B', '2']]);
+  });
+});
