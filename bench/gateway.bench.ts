@@ -5,7 +5,9 @@
  *
  * `--baseline <dir>` adds a peer `ringway (baseline)` run from another build of ringway (a
  * directory holding `dist/` and `node_modules/`, e.g. a worktree of main after `npm run build`),
- * to measure a change against the code before it in the same run.
+ * to measure a change against the code before it in the same run. `--upstream-connections <n>`
+ * caps the keep-alive connections ringway and the bare proxy open to the upstream (default 128,
+ * ringway's default; the other peers keep their own).
  *
  * One small upstream (node:http, keep-alive) and, in front of it, each peer in its own process:
  * - direct: wrk straight to the upstream (the ceiling);
@@ -46,6 +48,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '4' },
     rounds: { type: 'string', default: '5' },
     connections: { type: 'string', default: '50' },
+    'upstream-connections': { type: 'string', default: '128' },
     only: { type: 'string' },
     baseline: { type: 'string' },
   },
@@ -55,6 +58,8 @@ const ONLY = args.only === undefined ? undefined : new Set(args.only.split(','))
 const SECONDS = Number(args.seconds);
 const ROUNDS = Number(args.rounds);
 const CONNECTIONS = Number(args.connections);
+/** Keep-alive connections to the upstream of ringway and of the bare proxy (ringway's default: 128). */
+const UPSTREAM_CONNECTIONS = Number(args['upstream-connections']);
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 const UPSTREAM_PORT = 19_001;
@@ -147,7 +152,7 @@ await server.start(${PORTS['fast-gateway']}, '127.0.0.1');
 const BARE_CODE = `
 import http from 'node:http';
 import { Pool } from 'undici';
-const pool = new Pool('http://127.0.0.1:${UPSTREAM_PORT}', { connections: 128, pipelining: 1 });
+const pool = new Pool('http://127.0.0.1:${UPSTREAM_PORT}', { connections: ${UPSTREAM_CONNECTIONS}, pipelining: 1 });
 const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection', 'host']);
 http.createServer((req, res) => {
   const raw = req.rawHeaders, headers = [];
@@ -210,7 +215,7 @@ function ringwayPeer(baselineDir?: string): Peer {
           '    service: upstream',
           '    strategy: p2c',
           'services:',
-          `  upstream: { static: [http://127.0.0.1:${UPSTREAM_PORT}], outlierDetection: { consecutiveFailures: 5 } }`,
+          `  upstream: { static: [http://127.0.0.1:${UPSTREAM_PORT}], outlierDetection: { consecutiveFailures: 5 }, connections: ${UPSTREAM_CONNECTIONS} }`,
           '',
         ].join('\n'),
       );
@@ -566,6 +571,7 @@ async function main(): Promise<void> {
       ...machine(),
       loadgen: LOADGEN,
       connections: CONNECTIONS,
+      upstreamConnections: UPSTREAM_CONNECTIONS,
       seconds: SECONDS,
       rounds: ROUNDS,
       pinned: HAVE_TASKSET,
