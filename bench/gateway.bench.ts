@@ -440,7 +440,8 @@ async function main(): Promise<void> {
   ];
   const skipped: Record<string, string> = {};
   for (const peer of peers) {
-    if (ONLY !== undefined && !ONLY.has(peer.name)) continue;
+    // --only never drops the baseline that --baseline asked for.
+    if (ONLY !== undefined && !ONLY.has(peer.name) && peer.name !== 'ringway (baseline)') continue;
     const started = await peer.start();
     if (typeof started === 'string') {
       skipped[peer.name] = started;
