@@ -20,9 +20,10 @@
  *
  * The load generator (wrk, else autocannon) is pinned to core 0 and every server to core 1
  * (taskset), so that the peers share the same budget; rounds are interleaved (each round runs
- * every peer once, in a rotating order) and the medians are reported with their range over
- * rounds. Ringway's ratios to the other peers are taken round by round (peers of one round
- * run under about the same load) and reported as the median and range of those. Besides
+ * every peer once, in a rotating order, reversed every other round) and the medians are
+ * reported with their range over rounds. Ringway's ratios to the other peers are taken round
+ * by round (peers of one round run under about the same load) and reported as the median and
+ * range of those. Besides
  * req/s and p50/p99 latency, it reads the CPU time the proxy process used from
  * /proc/<pid>/stat and reports microseconds of CPU per request, the steadiest figure on a
  * shared machine (though it too grows when the machine is busy: a starved proxy handles fewer
@@ -471,8 +472,11 @@ async function main(): Promise<void> {
 
   const samples = new Map<string, Sample[]>(live.map((p) => [p.name, []]));
   for (let r = 0; r < ROUNDS; r++) {
-    for (let i = 0; i < live.length; i++) {
-      const p = live[(i + r) % live.length] as (typeof live)[number];
+    // Rotated each round, and reversed every other round: which peer runs right after which
+    // (after direct's burst, say) changes too, so no peer always follows the same one.
+    const order = live.map((_, i) => live[(i + r) % live.length] as (typeof live)[number]);
+    if (r % 2 === 1) order.reverse();
+    for (const p of order) {
       const s = load(p.port, p.pids, SECONDS);
       (samples.get(p.name) as Sample[]).push(s);
       console.log(
