@@ -1,7 +1,13 @@
 /**
  * Gateway throughput, side by side, in one run:
  *
- *     npm run bench:gateway        (or: npx tsx bench/gateway.bench.ts [--seconds 5] [--rounds 3])
+ *     npm run bench:gateway        (or: npx tsx bench/gateway.bench.ts [--seconds 4] [--rounds 5])
+ *
+ * `--baseline <dir>` adds a peer `ringway (baseline)` run from another build of ringway (a
+ * directory holding `dist/` and `node_modules/`, e.g. a worktree of main after `npm run build`),
+ * to measure a change against the code before it in the same run. `--upstream-connections <n>`
+ * caps the keep-alive connections ringway and the bare proxy open to the upstream (default 128,
+ * ringway's default; the other peers keep their own).
  *
  * One small upstream (node:http, keep-alive) and, in front of it, each peer in its own process:
  * - direct: wrk straight to the upstream (the ceiling);
@@ -14,9 +20,14 @@
  *
  * The load generator (wrk, else autocannon) is pinned to core 0 and every server to core 1
  * (taskset), so that the peers share the same budget; rounds are interleaved (each round runs
- * every peer once, in a rotating order) and the medians are reported. Besides req/s and
- * p50/p99 latency, it reads the CPU time the proxy process used from /proc/<pid>/stat and
- * reports microseconds of CPU per request, the steadiest figure on a shared machine.
+ * every peer once, in a rotating order, reversed every other round) and the medians are
+ * reported with their range over rounds. Ringway's ratios to the other peers are taken round
+ * by round (peers of one round run under about the same load) and reported as the median and
+ * range of those. Besides
+ * req/s and p50/p99 latency, it reads the CPU time the proxy process used from
+ * /proc/<pid>/stat and reports microseconds of CPU per request, the steadiest figure on a
+ * shared machine (though it too grows when the machine is busy: a starved proxy handles fewer
+ * requests per event-loop turn).
  *
  * A peer whose tool or package is missing is skipped and listed as such.
  */
@@ -35,10 +46,12 @@ process.on('exit', () => rmSync(benchTmp, { recursive: true, force: true }));
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const { values: args } = parseArgs({
   options: {
-    seconds: { type: 'string', default: '5' },
-    rounds: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '4' },
+    rounds: { type: 'string', default: '5' },
     connections: { type: 'string', default: '50' },
+    'upstream-connections': { type: 'string', default: '128' },
     only: { type: 'string' },
+    baseline: { type: 'string' },
   },
 });
 /** `--only ringway,nginx`: run just these peers (and direct). */
@@ -46,6 +59,8 @@ const ONLY = args.only === undefined ? undefined : new Set(args.only.split(','))
 const SECONDS = Number(args.seconds);
 const ROUNDS = Number(args.rounds);
 const CONNECTIONS = Number(args.connections);
+/** Keep-alive connections to the upstream of ringway and of the bare proxy (ringway's default: 128). */
+const UPSTREAM_CONNECTIONS = Number(args['upstream-connections']);
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 const UPSTREAM_PORT = 19_001;
@@ -55,6 +70,7 @@ const PORTS = {
   'fast-gateway': 19_012,
   nginx: 19_013,
   'bare undici': 19_014,
+  'ringway (baseline)': 19_015,
 } as const;
 const PATH = '/api/hello';
 
@@ -137,7 +153,7 @@ await server.start(${PORTS['fast-gateway']}, '127.0.0.1');
 const BARE_CODE = `
 import http from 'node:http';
 import { Pool } from 'undici';
-const pool = new Pool('http://127.0.0.1:${UPSTREAM_PORT}', { connections: 128, pipelining: 1 });
+const pool = new Pool('http://127.0.0.1:${UPSTREAM_PORT}', { connections: ${UPSTREAM_CONNECTIONS}, pipelining: 1 });
 const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection', 'host']);
 http.createServer((req, res) => {
   const raw = req.rawHeaders, headers = [];
@@ -181,31 +197,51 @@ function nodePeer(name: keyof typeof PORTS, code: string, moduleName: string): P
   };
 }
 
-function ringwayPeer(): Peer {
+/** `ringway gateway` from this checkout, or from the build in `baselineDir` (`ringway (baseline)`). */
+function ringwayPeer(baselineDir?: string): Peer {
+  const name = baselineDir === undefined ? 'ringway' : 'ringway (baseline)';
+  const port = PORTS[name];
   return {
-    name: 'ringway',
-    port: PORTS.ringway,
+    name,
+    port,
     async start() {
       const dir = mkdtempSync(join(benchTmp, 'ringway-'));
       const config = join(dir, 'gateway.yaml');
       writeFileSync(
         config,
         [
-          `listen: { host: 127.0.0.1, port: ${PORTS.ringway} }`,
+          `listen: { host: 127.0.0.1, port: ${port} }`,
           'routes:',
           '  - match: { prefix: /api }',
           '    service: upstream',
           '    strategy: p2c',
           'services:',
-          `  upstream: { static: [http://127.0.0.1:${UPSTREAM_PORT}], outlierDetection: { consecutiveFailures: 5 } }`,
+          `  upstream: { static: [http://127.0.0.1:${UPSTREAM_PORT}], outlierDetection: { consecutiveFailures: 5 }, connections: ${UPSTREAM_CONNECTIONS} }`,
           '',
         ].join('\n'),
       );
-      const cli = builtCliIsFresh()
-        ? [join(ROOT, 'dist', 'server', 'cli.js')]
-        : ['--import', 'tsx', join(ROOT, 'server', 'cli.ts')];
-      ringwayBuild = cli.length === 1 ? 'dist (built)' : 'sources under tsx';
-      const proc = pinned(1, process.execPath, [...cli, 'gateway', '--config', config, '--log-level', 'warn']);
+      let cli: string[];
+      if (baselineDir !== undefined) {
+        const built = join(baselineDir, 'dist', 'server', 'cli.js');
+        if (!existsSync(built)) return `no ${built} (run npm run build there)`;
+        cli = [built];
+      } else {
+        cli = builtCliIsFresh()
+          ? [join(ROOT, 'dist', 'server', 'cli.js')]
+          : ['--import', 'tsx', join(ROOT, 'server', 'cli.ts')];
+        ringwayBuild = cli.length === 1 ? 'dist (built)' : 'sources under tsx';
+      }
+      // Each gateway's admin API on a port of its own (the default 9080 is shared).
+      const proc = pinned(1, process.execPath, [
+        ...cli,
+        'gateway',
+        '--config',
+        config,
+        '--log-level',
+        'warn',
+        '--admin-port',
+        String(port + 100),
+      ]);
       return { proc, pids: () => [proc.pid as number] };
     },
   };
@@ -348,6 +384,9 @@ function load(port: number, pids: () => number[], seconds: number): Sample {
   return { rps, p50Ms: p50, p99Ms: p99, cpuUsPerReq, errors };
 }
 
+const round1 = (v: number): number => Math.round(v * 10) / 10;
+const round2 = (v: number): number => Math.round(v * 100) / 100;
+
 function median(values: number[]): number {
   const s = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
   if (s.length === 0) return Number.NaN;
@@ -356,6 +395,7 @@ function median(values: number[]): number {
 }
 
 async function main(): Promise<void> {
+  const loadavgBefore = loadavg();
   console.log(
     `load average before: ${loadavg()
       .map((l) => l.toFixed(2))
@@ -365,7 +405,7 @@ async function main(): Promise<void> {
     `gateway bench: ${LOADGEN}, ${CONNECTIONS} connections, ${ROUNDS} rounds x ${SECONDS} s per peer, ` +
       `${HAVE_TASKSET ? 'load on core 0, servers on core 1' : 'no taskset: unpinned'}`,
   );
-  for (const port of [UPSTREAM_PORT, ...Object.values(PORTS)]) {
+  for (const port of [UPSTREAM_PORT, ...Object.values(PORTS), ...Object.values(PORTS).map((p) => p + 100)]) {
     if (await portBusy(port)) throw new Error(`port ${port} is in use (a bench left running?): free it first`);
   }
   const upstream = pinned(1, process.execPath, ['-e', UPSTREAM_CODE]);
@@ -394,13 +434,15 @@ async function main(): Promise<void> {
     nodePeer('fast-gateway', FAST_GATEWAY_CODE, 'fast-gateway'),
     nginxPeer(),
     nodePeer('bare undici', BARE_CODE, 'undici'),
+    ...(args.baseline === undefined ? [] : [ringwayPeer(args.baseline)]),
   ];
   const live: { name: string; port: number; pids: () => number[] }[] = [
     { name: 'direct', port: UPSTREAM_PORT, pids: () => [upstream.pid as number] },
   ];
   const skipped: Record<string, string> = {};
   for (const peer of peers) {
-    if (ONLY !== undefined && !ONLY.has(peer.name)) continue;
+    // --only never drops the baseline that --baseline asked for.
+    if (ONLY !== undefined && !ONLY.has(peer.name) && peer.name !== 'ringway (baseline)') continue;
     const started = await peer.start();
     if (typeof started === 'string') {
       skipped[peer.name] = started;
@@ -430,8 +472,11 @@ async function main(): Promise<void> {
 
   const samples = new Map<string, Sample[]>(live.map((p) => [p.name, []]));
   for (let r = 0; r < ROUNDS; r++) {
-    for (let i = 0; i < live.length; i++) {
-      const p = live[(i + r) % live.length] as (typeof live)[number];
+    // Rotated each round, and reversed every other round: which peer runs right after which
+    // (after direct's burst, say) changes too, so no peer always follows the same one.
+    const order = live.map((_, i) => live[(i + r) % live.length] as (typeof live)[number]);
+    if (r % 2 === 1) order.reverse();
+    for (const p of order) {
       const s = load(p.port, p.pids, SECONDS);
       (samples.get(p.name) as Sample[]).push(s);
       console.log(
@@ -444,12 +489,14 @@ async function main(): Promise<void> {
 
   const results = live.map((p) => {
     const ss = samples.get(p.name) as Sample[];
+    const cpu = ss.map((s) => s.cpuUsPerReq ?? Number.NaN).filter((v) => Number.isFinite(v));
     return {
       name: p.name,
       rps: median(ss.map((s) => s.rps)),
       p50Ms: median(ss.map((s) => s.p50Ms)),
       p99Ms: median(ss.map((s) => s.p99Ms)),
-      cpuUsPerReq: median(ss.map((s) => s.cpuUsPerReq ?? Number.NaN)),
+      cpuUsPerReq: median(cpu),
+      cpuRange: cpu.length === 0 ? [] : [round1(Math.min(...cpu)), round1(Math.max(...cpu))],
       errors: ss.reduce((a, s) => a + s.errors, 0),
       rounds: ss.map((s) => Number(s.rps.toFixed(0))),
     };
@@ -457,29 +504,59 @@ async function main(): Promise<void> {
   const by = new Map(results.map((r) => [r.name, r]));
   const direct = by.get('direct');
   const ringway = by.get('ringway');
+  const range = (v: readonly number[]): string =>
+    v.length === 0 ? '' : ` (${Math.min(...v).toFixed(0)}-${Math.max(...v).toFixed(0)})`;
   const lines = [
-    '| peer | req/s | vs direct | p50 ms | p99 ms | CPU us/req (proxy process) |',
+    '| peer | req/s (range over rounds) | vs direct | p50 ms | p99 ms | CPU us/req, proxy process (range) |',
     '|---|---:|---:|---:|---:|---:|',
     ...results.map(
       (r) =>
-        `| ${r.name} | ${r.rps.toFixed(0)} | ${direct === undefined ? '' : (r.rps / direct.rps).toFixed(2)}x | ` +
-        `${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${Number.isFinite(r.cpuUsPerReq) ? r.cpuUsPerReq.toFixed(1) : '-'}${r.name === 'direct' ? ' (upstream)' : ''} |`,
+        `| ${r.name} | ${r.rps.toFixed(0)}${range(r.rounds)} | ${direct === undefined ? '' : (r.rps / direct.rps).toFixed(2)}x | ` +
+        `${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ` +
+        `${Number.isFinite(r.cpuUsPerReq) ? r.cpuUsPerReq.toFixed(1) : '-'}${range(r.cpuRange)}${r.name === 'direct' ? ' (upstream)' : ''} |`,
     ),
   ];
-  const targets: Record<string, { ratio: number; target: number; met: boolean }> = {};
+  /**
+   * Ratios of ringway to a peer are taken round by round (the two ran minutes apart at most,
+   * under the same load), then the median and the range over rounds are reported: on a
+   * shared machine the load changes between rounds far more than between peers of a round.
+   */
+  const perRound = (peer: string, pick: (s: Sample) => number): { median: number; min: number; max: number } => {
+    const mine = samples.get('ringway') as Sample[];
+    const theirs = samples.get(peer) as Sample[];
+    const ratios = mine.map((s, i) => pick(s) / pick(theirs[i] as Sample)).filter((v) => Number.isFinite(v));
+    return { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
+  };
+  const targets: Record<string, { ratio: number; range: number[]; target: number; met: boolean }> = {};
+  const notes: string[] = [];
   if (ringway !== undefined) {
     for (const [peer, target] of [
       ['reply-from', 1.3],
       ['fast-gateway', 1.6],
       ['nginx', 0.5],
     ] as const) {
-      const other = by.get(peer);
-      if (other === undefined) continue;
-      const ratio = ringway.rps / other.rps;
-      targets[`vs ${peer}`] = { ratio: Number(ratio.toFixed(2)), target, met: ratio >= target };
+      if (!by.has(peer)) continue;
+      const r = perRound(peer, (s) => s.rps);
+      targets[`vs ${peer}`] = {
+        ratio: round2(r.median),
+        range: [round2(r.min), round2(r.max)],
+        target,
+        met: r.median >= target,
+      };
+    }
+    // Not targets, for reading the others: the floor, and the code before a change.
+    for (const peer of ['bare undici', 'ringway (baseline)']) {
+      if (!by.has(peer)) continue;
+      const rps = perRound(peer, (s) => s.rps);
+      const cpu = perRound(peer, (s) => s.cpuUsPerReq ?? Number.NaN);
+      notes.push(
+        `ringway vs ${peer}: ${rps.median.toFixed(2)}x req/s (${rps.min.toFixed(2)}-${rps.max.toFixed(2)}), ` +
+          `${cpu.median.toFixed(2)}x CPU us/req (${cpu.min.toFixed(2)}-${cpu.max.toFixed(2)})`,
+      );
     }
     targets['CPU us/req'] = {
-      ratio: Number(ringway.cpuUsPerReq.toFixed(1)),
+      ratio: round1(ringway.cpuUsPerReq),
+      range: ringway.cpuRange,
       target: 70,
       met: ringway.cpuUsPerReq <= 70,
     };
@@ -487,24 +564,29 @@ async function main(): Promise<void> {
   console.log(`\n${lines.join('\n')}\n`);
   console.log(`ringway ran from ${ringwayBuild}`);
   for (const [k, v] of Object.entries(targets)) {
+    const x = k.startsWith('vs') ? 'x' : '';
     console.log(
-      `ringway ${k}: ${v.ratio}${k.startsWith('vs') ? 'x' : ''} (target ${k.startsWith('vs') ? '>=' : '<='} ${v.target}) ${v.met ? 'met' : 'NOT met'}`,
+      `ringway ${k}: ${v.ratio}${x} (rounds ${v.range.join('-')}${x}; target ${x === 'x' ? '>=' : '<='} ${v.target}) ${v.met ? 'met' : 'NOT met'}`,
     );
   }
+  for (const note of notes) console.log(note);
   for (const [k, v] of Object.entries(skipped)) console.log(`skipped ${k}: ${v}`);
   writeResults('gateway', {
     machine: {
       ...machine(),
       loadgen: LOADGEN,
       connections: CONNECTIONS,
+      upstreamConnections: UPSTREAM_CONNECTIONS,
       seconds: SECONDS,
       rounds: ROUNDS,
       pinned: HAVE_TASKSET,
       ringway: ringwayBuild,
+      loadavgBefore,
       loadavg: loadavg(),
     },
     results,
     targets,
+    notes,
     skipped,
     table: lines.join('\n'),
   });

@@ -24,6 +24,12 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'http2-settings',
 ]);
 
+/**
+ * A `Connection` value that names no header (nearly every one): skipped before any array or
+ * set is made for it.
+ */
+const PLAIN_CONNECTION = /^(?:keep-alive|close)$/i;
+
 /** The tokens of `Connection` header values, lower-cased (RFC 9110 section 7.6.1). */
 export function connectionTokens(values: readonly string[]): Set<string> {
   const out = new Set<string>();
@@ -77,6 +83,7 @@ export function forwardRequestHeaders(raw: readonly string[], ctx: ForwardContex
         if (ctx.preserveHost) out.push(name, value);
         continue;
       case 'connection':
+        if (PLAIN_CONNECTION.test(value)) continue;
         if (named === undefined) named = [value];
         else named.push(value);
         continue;
@@ -127,6 +134,14 @@ function dropNamed(headers: string[], tokens: Set<string>): string[] {
 /** Headers a `Connection` header may not remove: their meaning is end-to-end or the gateway's. */
 const PROTECTED: ReadonlySet<string> = new Set(['host', 'content-length', 'content-type']);
 
+/** 1 at the lengths of the response header names the proxy acts on (besides the request id's). */
+const WATCHED_LENGTHS: Uint8Array = (() => {
+  const names = [...HOP_BY_HOP, 'content-length', 'via'];
+  const out = new Uint8Array(Math.max(...names.map((x) => x.length)) + 1);
+  for (const x of names) out[x.length] = 1;
+  return out;
+})();
+
 /** What the response headers say that the proxy uses (written by {@link forwardResponseHeaders}). */
 export interface ResponseFacts {
   /** The response's `Content-Length`, or -1 when it has none. */
@@ -148,22 +163,35 @@ export function forwardResponseHeaders(
   const out: string[] = [];
   let named: string[] | undefined;
   let upstreamVia = '';
+  const idLength = requestIdHeader.length;
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as Buffer).toString('latin1');
-    const value = (raw[i + 1] as Buffer).toString('latin1');
-    const lower = name.toLowerCase();
-    if (lower === 'content-length' && facts !== undefined) facts.contentLength = Number(value);
-    if (lower === 'connection') {
-      if (named === undefined) named = [value];
-      else named.push(value);
-      continue;
+    const n = name.length;
+    // Only a name as long as one the proxy looks at is lower-cased and compared; a dropped
+    // header's value is never turned into a string.
+    if (n === idLength || (n < WATCHED_LENGTHS.length && WATCHED_LENGTHS[n] === 1)) {
+      const lower = name.toLowerCase();
+      if (lower === 'connection') {
+        const value = (raw[i + 1] as Buffer).toString('latin1');
+        if (PLAIN_CONNECTION.test(value)) continue;
+        if (named === undefined) named = [value];
+        else named.push(value);
+        continue;
+      }
+      if (HOP_BY_HOP.has(lower) || lower === requestIdHeader) continue;
+      if (lower === 'content-length') {
+        const value = (raw[i + 1] as Buffer).toString('latin1');
+        if (facts !== undefined) facts.contentLength = Number(value);
+        out.push(name, value);
+        continue;
+      }
+      if (via !== undefined && lower === 'via') {
+        const value = (raw[i + 1] as Buffer).toString('latin1');
+        upstreamVia = upstreamVia === '' ? value : `${upstreamVia}, ${value}`;
+        continue;
+      }
     }
-    if (HOP_BY_HOP.has(lower) || lower === requestIdHeader) continue;
-    if (via !== undefined && lower === 'via') {
-      upstreamVia = upstreamVia === '' ? value : `${upstreamVia}, ${value}`;
-      continue;
-    }
-    out.push(name, value);
+    out.push(name, (raw[i + 1] as Buffer).toString('latin1'));
   }
   const result = named === undefined ? out : dropNamed(out, connectionTokens(named));
   result.push(requestIdHeader, requestId);

@@ -1,5 +1,11 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type ForwardContext, forwardRequestHeaders, forwardResponseHeaders } from '../../../server/proxy/headers.js';
+import {
+  type ForwardContext,
+  forwardRequestHeaders,
+  forwardResponseHeaders,
+  HOP_BY_HOP,
+} from '../../../server/proxy/headers.js';
 
 const ctx: ForwardContext = {
   clientIp: '10.0.0.9',
@@ -102,5 +108,117 @@ describe('response headers', () => {
       ['x-request-id', 'req-1'],
       ['via', '1.1 ringway'],
     ]);
+  });
+});
+
+describe('Connection values that name no header', () => {
+  it('drop only the hop-by-hop headers, in any case, and a second Connection header still names', () => {
+    for (const plain of ['keep-alive', 'Keep-Alive', 'close', 'CLOSE']) {
+      const req = forwardRequestHeaders(['Connection', plain, 'Keep-Alive', 'timeout=5', 'X-A', '1'], ctx);
+      expect(pairs(req).slice(0, 1)).toEqual([['X-A', '1']]);
+      const res = forwardResponseHeaders(
+        ['Connection', plain, 'X-A', '1'].map((s) => Buffer.from(s, 'latin1')),
+        'x-request-id',
+        'req-1',
+        undefined,
+      );
+      expect(pairs(res)).toEqual([
+        ['X-A', '1'],
+        ['x-request-id', 'req-1'],
+      ]);
+    }
+    const two = forwardRequestHeaders(['Connection', 'keep-alive', 'Connection', 'X-A', 'X-A', '1', 'X-B', '2'], ctx);
+    expect(pairs(two).slice(0, 1)).toEqual([['X-B', '2']]);
+    const res = forwardResponseHeaders(
+      ['Connection', 'close', 'Connection', 'x-a', 'X-A', '1', 'X-B', '2'].map((s) => Buffer.from(s, 'latin1')),
+      'x-request-id',
+      'req-1',
+      undefined,
+    );
+    expect(pairs(res).slice(0, 1)).toEqual([['X-B', '2']]);
+  });
+});
+
+/** The rules of forwardResponseHeaders written plainly: every name lower-cased, every value read. */
+function responseModel(
+  raw: string[],
+  idHeader: string,
+  id: string,
+  via: string | undefined,
+): { headers: string[]; contentLength: number } {
+  let contentLength = -1;
+  const tokens = new Set<string>();
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() !== 'connection') continue;
+    for (const t of (raw[i + 1] as string).split(',')) tokens.add(t.trim().toLowerCase());
+  }
+  tokens.delete('keep-alive');
+  tokens.delete('close');
+  for (const kept of ['host', 'content-length', 'content-type']) tokens.delete(kept);
+  const out: string[] = [];
+  // Upstream Via values joined in order (an empty first one adds nothing), then the gateway's.
+  let upstreamVia = '';
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    const lower = name.toLowerCase();
+    if (lower === 'content-length') contentLength = Number(value);
+    if (lower === 'connection' || HOP_BY_HOP.has(lower) || lower === idHeader) continue;
+    if (via !== undefined && lower === 'via') {
+      upstreamVia = upstreamVia === '' ? value : `${upstreamVia}, ${value}`;
+      continue;
+    }
+    if (tokens.has(lower)) continue;
+    out.push(name, value);
+  }
+  out.push(idHeader, id);
+  if (via !== undefined) out.push('via', upstreamVia === '' ? via : `${upstreamVia}, ${via}`);
+  return { headers: out, contentLength };
+}
+
+describe('response headers, against a plain model', () => {
+  const names = [
+    'Content-Type',
+    'Content-Length',
+    'content-length',
+    'Date',
+    'Connection',
+    'CONNECTION',
+    'Keep-Alive',
+    'Transfer-Encoding',
+    'Via',
+    'X-Request-Id',
+    'X-Trace',
+    'Set-Cookie',
+    'TE',
+    'Upgrade',
+    'Proxy-Connection',
+    'X-Internal',
+    'x-internal',
+  ];
+  const values = ['keep-alive', 'Close', 'close, X-Internal', 'x-trace', '42', 'text/plain', '1.1 edge', ''];
+  it('forwards the same headers and reads the same Content-Length', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom(...names), fc.constantFrom(...values)), { maxLength: 12 }),
+        fc.constantFrom('x-request-id', 'x-trace-id-long-name'),
+        fc.constantFrom(undefined, '1.1 ringway'),
+        (pairsIn, idHeader, via) => {
+          const flat = pairsIn.flat();
+          const facts = { contentLength: -1 };
+          const got = forwardResponseHeaders(
+            flat.map((s) => Buffer.from(s, 'latin1')),
+            idHeader,
+            'req-9',
+            via,
+            facts,
+          );
+          const want = responseModel(flat, idHeader, 'req-9', via);
+          expect(got).toEqual(want.headers);
+          expect(facts.contentLength).toBe(want.contentLength);
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 });
