@@ -218,6 +218,34 @@ export function run(name: string, makeStore: MakeStore): void {
         subscription.close(); // twice is harmless
       });
 
+      it("onReleased with an owner hears only hand-overs to that owner's holder ids", async () => {
+        const r = fresh('lock');
+        const mine: string[] = [];
+        const all: string[] = [];
+        const own = store.locks.onReleased((resource, holder) => mine.push(`${resource} -> ${holder}`), 'own');
+        const every = store.locks.onReleased((resource, holder) => all.push(`${resource} -> ${holder}`));
+        await Promise.all([own.ready, every.ready]);
+        await store.locks.acquire(req(r, 'a'));
+        for (const w of ['other.1', 'own.2', 'owner.3']) {
+          expect((await store.locks.acquire(req(r, w, { fair: true }))).acquired).toBe(false);
+        }
+        await store.locks.release(r, 'a');
+        await store.locks.release(r, 'other.1');
+        await store.locks.release(r, 'own.2');
+        await eventually(() => all.length === 3);
+        expect(all).toEqual([`${r} -> other.1`, `${r} -> own.2`, `${r} -> owner.3`]);
+        await eventually(() => mine.length === 1);
+        await sleep(20);
+        expect(mine).toEqual([`${r} -> own.2`]);
+        own.close();
+        every.close();
+        for (const bad of ['', 'a.b', 'a b', 7]) {
+          expect(() => store.locks.onReleased(() => {}, bad as string)).toThrow(
+            expect.objectContaining({ code: 'ERR_INVALID_OPTION', field: 'owner' }),
+          );
+        }
+      });
+
       describe('fair queue', () => {
         it('hands over in arrival order; a waiter out of turn and plain acquirers wait', async () => {
           const r = fresh('fair');

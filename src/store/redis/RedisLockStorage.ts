@@ -6,9 +6,11 @@ import { entityKey } from '../keys.js';
 import {
   type AcquireOutcome,
   type AcquireRequest,
+  checkOwner,
   LOCK_RELEASED_CHANNEL,
   type LockState,
   type LockStorage,
+  ownerChannel,
   parseHandOver,
   type ReleaseSubscription,
 } from '../LockStorage.js';
@@ -153,15 +155,16 @@ export class RedisLockStorage implements LockStorage {
     return { holder, token: Number(token), ttlMs: Math.max(0, pttl), queue };
   }
 
-  onReleased(listener: (resource: string, holder: string, token: number) => void): ReleaseSubscription {
+  onReleased(listener: (resource: string, holder: string, token: number) => void, owner?: string): ReleaseSubscription {
     const feed = this.#feed;
-    const off = feed.on(LOCK_RELEASED_CHANNEL, (message) => {
+    const channel = owner === undefined ? LOCK_RELEASED_CHANNEL : ownerChannel(checkOwner(owner));
+    const off = feed.on(channel, (message) => {
       const handOver = parseHandOver(message);
       if (handOver !== undefined) listener(handOver.resource, handOver.holder, handOver.token);
     });
     return {
       get ready() {
-        return feed.ready(LOCK_RELEASED_CHANNEL);
+        return feed.ready(channel);
       },
       close: off,
     };

@@ -12,7 +12,9 @@
  *
  * Fair hand-over: releasing a resource with a queue grants it at once to the first waiter
  * still polling, with the ttl that waiter asked for, and announces `<waiter> <token> <resource>`
- * on the store's lock channel. The waiter learns it holds the lock from that message (or,
+ * on the store's lock channel, and on `<channel>:<owner>` when the waiter's id is
+ * `<owner>.<...>` (so each process can listen to its own waiters' turns only). The waiter
+ * learns it holds the lock from that message (or,
  * if the message is lost, from its next poll, which finds itself the holder), without
  * another round trip.
  *
@@ -61,7 +63,10 @@ if head then
     redis.call('LPOP', KEYS[3])                                 -- it leaves the queue
     redis.call('ZREM', KEYS[4], head)
     redis.call('HDEL', KEYS[5], head)
-    redis.call('PUBLISH', ARGV[2], head .. ' ' .. text .. ' ' .. ARGV[3]) -- tell it, wherever it waits
+    local message = head .. ' ' .. text .. ' ' .. ARGV[3]
+    redis.call('PUBLISH', ARGV[2], message)                     -- tell it, wherever it waits:
+    local dot = string.find(head, '.', 1, true)                 -- on the owner's own channel, too
+    if dot and dot > 1 then redis.call('PUBLISH', ARGV[2] .. ':' .. string.sub(head, 1, dot - 1), message) end
   end
 end
 `;
