@@ -51,6 +51,91 @@ export function timeBound<T>(command: Promise<T>, ms: number): Promise<T> {
   });
 }
 
+/** A command in flight, in {@link Deadlines}' list. */
+class InFlight {
+  prev: InFlight | undefined = undefined;
+  next: InFlight | undefined = undefined;
+  constructor(
+    readonly deadline: number,
+    readonly reject: (err: Error) => void,
+  ) {}
+}
+
+/**
+ * Bounds the time of every command of one store with a single timer instead of one per
+ * command (a timer costs a few µs to set and clear; a lock round trip is two commands).
+ * Every command gets the same time, so the commands in flight, kept in the order they were
+ * sent, are also in the order of their deadlines: the timer is armed for the first one and,
+ * when it fires, rejects those past their deadline and re-arms for the next. A command that
+ * completes leaves the list in O(1) without touching the timer.
+ */
+class Deadlines {
+  readonly #ms: number;
+  #first: InFlight | undefined;
+  #last: InFlight | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(ms: number) {
+    this.#ms = ms;
+  }
+
+  /**
+   * Settles like `command` (failures mapped with {@link toStoreError}), or rejects with
+   * StoreUnavailableError when it has no reply within the time.
+   */
+  bound<T>(command: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const entry = new InFlight(performance.now() + this.#ms, reject);
+      const last = this.#last;
+      if (last === undefined) this.#first = entry;
+      else {
+        last.next = entry;
+        entry.prev = last;
+      }
+      this.#last = entry;
+      // Unref'd: a command in flight has a connection (or ioredis' reconnect timer) keeping
+      // the process alive; an idle store must not.
+      if (this.#timer === undefined) this.#timer = setTimeout(this.#expire, this.#ms).unref();
+      command.then(
+        (value) => {
+          this.#remove(entry);
+          resolve(value);
+        },
+        (err: unknown) => {
+          this.#remove(entry);
+          reject(toStoreError(err));
+        },
+      );
+    });
+  }
+
+  #remove(entry: InFlight): void {
+    const { prev, next } = entry;
+    if (prev === undefined) {
+      if (this.#first !== entry) return; // already rejected by the timer
+      this.#first = next;
+    } else prev.next = next;
+    if (next === undefined) this.#last = prev;
+    else next.prev = prev;
+    entry.prev = undefined;
+    entry.next = undefined;
+  }
+
+  readonly #expire = (): void => {
+    this.#timer = undefined;
+    const now = performance.now();
+    let entry = this.#first;
+    while (entry !== undefined && entry.deadline <= now) {
+      this.#remove(entry);
+      entry.reject(new StoreUnavailableError(`redis: no reply within ${this.#ms} ms (commandTimeoutMs)`));
+      entry = this.#first;
+    }
+    if (entry !== undefined) {
+      this.#timer = setTimeout(this.#expire, Math.max(1, Math.ceil(entry.deadline - now))).unref();
+    }
+  };
+}
+
 /** Shared state of one Redis store, handed to each of its parts. */
 export class RedisContext {
   readonly client: RedisClient;
@@ -58,6 +143,7 @@ export class RedisContext {
   readonly commandTimeoutMs: number;
   /** True when the client enforces `commandTimeout` itself, so `bounded` needs no timer. */
   readonly #clientTimesOut: boolean;
+  readonly #deadlines: Deadlines;
   #everReady = false;
   #closed = false;
 
@@ -67,6 +153,7 @@ export class RedisContext {
     this.commandTimeoutMs = commandTimeoutMs;
     const timeout = (client.options as { commandTimeout?: unknown }).commandTimeout;
     this.#clientTimesOut = typeof timeout === 'number' && timeout > 0 && timeout <= commandTimeoutMs;
+    this.#deadlines = new Deadlines(commandTimeoutMs);
     this.#everReady = client.status === 'ready';
     if (!this.#everReady) client.once('ready', () => (this.#everReady = true));
   }
@@ -116,7 +203,7 @@ export class RedisContext {
         throw toStoreError(err);
       });
     }
-    return timeBound(command, this.commandTimeoutMs);
+    return this.#deadlines.bound(command);
   }
 
   /** Marks the context closed: later commands fail at once. */
