@@ -279,6 +279,24 @@ export function run(name: string, makeStore: MakeStore): void {
           expect((await store.locks.acquire(req(r, 'plain'))).acquired).toBe(true);
         });
 
+        it('a lease that ends unreleased goes to the head at its next poll; its release hands over to the next', async () => {
+          const r = fresh('fair');
+          await store.locks.acquire(req(r, 'a', { ttlMs: 40 }));
+          await store.locks.acquire(req(r, 'b', { fair: true }));
+          await store.locks.acquire(req(r, 'c', { fair: true }));
+          await sleep(120); // a's lease ends; nobody is told
+          expect((await store.locks.acquire(req(r, 'plain'))).acquired).toBe(false); // b and c are ahead
+          expect((await store.locks.acquire(req(r, 'b', { fair: true }))).acquired).toBe(true);
+          expect(await store.locks.release(r, 'b')).toBe(true);
+          expect(await store.locks.inspect(r)).toMatchObject({ holder: 'c', queue: [] });
+          expect(await store.locks.release(r, 'c')).toBe(true);
+          // Queue gone: plain grants and releases again, and a later queue is served.
+          expect((await store.locks.acquire(req(r, 'plain'))).acquired).toBe(true);
+          expect((await store.locks.acquire(req(r, 'd', { fair: true }))).acquired).toBe(false);
+          expect(await store.locks.release(r, 'plain')).toBe(true);
+          expect((await store.locks.inspect(r)).holder).toBe('d');
+        });
+
         it('a waiter that stops polling loses its place after queueTtlMs and is skipped', async () => {
           const r = fresh('fair');
           await store.locks.acquire(req(r, 'a'));
@@ -320,9 +338,9 @@ export function run(name: string, makeStore: MakeStore): void {
       });
 
       it('model check: at most one holder, FIFO hand-over, tokens increase (fast-check, no expiry)', async () => {
-        type Op = { kind: 'acquire' | 'extend' | 'release' | 'leave'; who: number; fair: boolean };
+        type Op = { kind: 'acquire' | 'extend' | 'release' | 'leave' | 'raise'; who: number; fair: boolean };
         const op = fc.record({
-          kind: fc.constantFrom<Op['kind']>('acquire', 'extend', 'release', 'leave'),
+          kind: fc.constantFrom<Op['kind']>('acquire', 'extend', 'release', 'leave', 'raise'),
           who: fc.integer({ min: 0, max: 3 }),
           fair: fc.boolean(),
         });
@@ -361,6 +379,12 @@ export function run(name: string, makeStore: MakeStore): void {
                 }
               } else if (kind === 'extend') {
                 expect(await store.locks.extend(r, id, 10_000)).toBe(holder === who);
+              } else if (kind === 'raise') {
+                // Raised by a few, or (fair: true) asked to lower: it never lowers.
+                const to = fair ? token - 1 : token + 3;
+                expect(await store.locks.raiseToken(r, id, to)).toBe(holder === who);
+                if (holder === who) lastToken = token = Math.max(token, to);
+                if (holder !== undefined) expect((await store.locks.inspect(r)).token).toBe(token);
               } else if (kind === 'release') {
                 expect(await store.locks.release(r, id)).toBe(holder === who);
                 if (holder === who) {
