@@ -83,8 +83,11 @@ class Deadlines {
    * Settles like `command` (failures mapped with {@link toStoreError}), or rejects with
    * StoreUnavailableError when it has no reply within the time.
    */
-  bound<T>(command: Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
+  bound<T>(command: Promise<T>): Promise<T>;
+  /** The same, resolving with `map(reply)` (one promise fewer than a `.then(map)`). */
+  bound<R, T>(command: Promise<R>, map: (reply: R) => T): Promise<T>;
+  bound<R, T>(command: Promise<R>, map?: (reply: R) => T): Promise<T | R> {
+    return new Promise<T | R>((resolve, reject) => {
       const entry = new InFlight(performance.now() + this.#ms, reject);
       const last = this.#last;
       if (last === undefined) this.#first = entry;
@@ -99,7 +102,14 @@ class Deadlines {
       command.then(
         (value) => {
           this.#remove(entry);
-          resolve(value);
+          if (map === undefined) resolve(value);
+          else {
+            try {
+              resolve(map(value));
+            } catch (err) {
+              reject(err);
+            }
+          }
         },
         (err: unknown) => {
           this.#remove(entry);
@@ -186,6 +196,24 @@ export class RedisContext {
     const call = (this.client as unknown as Record<string, ScriptCall>)[script];
     if (call === undefined) return Promise.reject(new Error(`script ${script} is not defined on this client`));
     return this.bounded(call.apply(this.client, keysAndArgs));
+  }
+
+  /**
+   * {@link RedisContext.run}, resolving with `map(reply)`: the hot lock path saves a promise.
+   * @throws {StoreUnavailableError} when Redis cannot be reached in `commandTimeoutMs`.
+   */
+  runMapped<T>(map: (reply: unknown) => T, script: string, ...keysAndArgs: (string | number)[]): Promise<T> {
+    const fail = this.#failFast();
+    if (fail !== undefined) return Promise.reject(fail);
+    const call = (this.client as unknown as Record<string, ScriptCall>)[script];
+    if (call === undefined) return Promise.reject(new Error(`script ${script} is not defined on this client`));
+    const command = call.apply(this.client, keysAndArgs);
+    if (this.#clientTimesOut) {
+      return command.then(map, (err: unknown) => {
+        throw toStoreError(err);
+      });
+    }
+    return this.#deadlines.bound(command, map);
   }
 
   /**

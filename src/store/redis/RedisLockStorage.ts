@@ -57,12 +57,24 @@ function isOne(reply: unknown): boolean {
   return reply === 1;
 }
 
+/** The keys of one resource (see lockScripts.ts). */
+interface ResourceKeys {
+  readonly resource: string;
+  readonly lease: string;
+  readonly fence: string;
+  readonly queue: string;
+  readonly deadlines: string;
+  readonly leases: string;
+}
+
 /** Lock leases, fencing tokens and fair queues in Redis. */
 export class RedisLockStorage implements LockStorage {
   readonly #ctx: RedisContext;
   readonly #feed: RedisChangeFeed;
   readonly #fenceRetentionMs: number;
   readonly #channel: string;
+  /** The keys of the resource used last: an acquire is mostly followed by its release. */
+  #last: ResourceKeys | undefined;
 
   constructor(ctx: RedisContext, feed: RedisChangeFeed, fenceRetentionMs: number) {
     this.#ctx = ctx;
@@ -72,35 +84,33 @@ export class RedisLockStorage implements LockStorage {
   }
 
   acquire(request: AcquireRequest): Promise<AcquireOutcome> {
-    const lease = entityKey(this.#ctx.prefix, 'lock', request.resource);
-    return this.#ctx
-      .run(
-        'ringwayLockAcquire',
-        lease,
-        `${lease}:fence`,
-        `${lease}:q`,
-        `${lease}:qt`,
-        `${lease}:qttl`,
-        request.holder,
-        request.ttlMs,
-        request.fair ? '1' : '0',
-        request.queueTtlMs,
-        this.#fenceRetentionMs,
-      )
-      .then(toOutcome);
+    const keys = this.#keys(request.resource);
+    return this.#ctx.runMapped(
+      toOutcome,
+      'ringwayLockAcquire',
+      keys.lease,
+      keys.fence,
+      keys.queue,
+      keys.deadlines,
+      keys.leases,
+      request.holder,
+      request.ttlMs,
+      request.fair ? '1' : '0',
+      request.queueTtlMs,
+      this.#fenceRetentionMs,
+    );
   }
 
   async extend(resource: string, holder: string, ttlMs: number): Promise<boolean> {
-    const lease = entityKey(this.#ctx.prefix, 'lock', resource);
-    return (await this.#ctx.run('ringwayLockExtend', lease, holder, ttlMs)) === 1;
+    return (await this.#ctx.run('ringwayLockExtend', this.#keys(resource).lease, holder, ttlMs)) === 1;
   }
 
   async raiseToken(resource: string, holder: string, token: number): Promise<boolean> {
-    const lease = entityKey(this.#ctx.prefix, 'lock', resource);
+    const keys = this.#keys(resource);
     const reply = await this.#ctx.run(
       'ringwayLockRaiseToken',
-      lease,
-      `${lease}:fence`,
+      keys.lease,
+      keys.fence,
       holder,
       token,
       this.#fenceRetentionMs,
@@ -109,32 +119,47 @@ export class RedisLockStorage implements LockStorage {
   }
 
   release(resource: string, holder: string): Promise<boolean> {
+    const keys = this.#keys(resource);
+    return this.#ctx.runMapped(
+      isOne,
+      'ringwayLockRelease',
+      keys.lease,
+      keys.fence,
+      keys.queue,
+      keys.deadlines,
+      keys.leases,
+      holder,
+      this.#channel,
+      resource,
+      this.#fenceRetentionMs,
+    );
+  }
+
+  #keys(resource: string): ResourceKeys {
+    const last = this.#last;
+    if (last !== undefined && last.resource === resource) return last;
     const lease = entityKey(this.#ctx.prefix, 'lock', resource);
-    return this.#ctx
-      .run(
-        'ringwayLockRelease',
-        lease,
-        `${lease}:fence`,
-        `${lease}:q`,
-        `${lease}:qt`,
-        `${lease}:qttl`,
-        holder,
-        this.#channel,
-        resource,
-        this.#fenceRetentionMs,
-      )
-      .then(isOne);
+    const keys: ResourceKeys = {
+      resource,
+      lease,
+      fence: `${lease}:fence`,
+      queue: `${lease}:q`,
+      deadlines: `${lease}:qt`,
+      leases: `${lease}:qttl`,
+    };
+    this.#last = keys;
+    return keys;
   }
 
   async leaveQueue(resource: string, holder: string): Promise<void> {
-    const lease = entityKey(this.#ctx.prefix, 'lock', resource);
+    const keys = this.#keys(resource);
     await this.#ctx.run(
       'ringwayLockLeaveQueue',
-      lease,
-      `${lease}:fence`,
-      `${lease}:q`,
-      `${lease}:qt`,
-      `${lease}:qttl`,
+      keys.lease,
+      keys.fence,
+      keys.queue,
+      keys.deadlines,
+      keys.leases,
       holder,
       this.#channel,
       resource,
@@ -143,8 +168,8 @@ export class RedisLockStorage implements LockStorage {
   }
 
   async inspect(resource: string): Promise<LockState> {
-    const lease = entityKey(this.#ctx.prefix, 'lock', resource);
-    const reply = (await this.#ctx.run('ringwayLockInspect', lease, `${lease}:q`, `${lease}:qt`)) as [
+    const keys = this.#keys(resource);
+    const reply = (await this.#ctx.run('ringwayLockInspect', keys.lease, keys.queue, keys.deadlines)) as [
       string,
       string,
       number,
