@@ -116,6 +116,28 @@ describe.skipIf(!haveRedisServerBinary())('redis store against a server that die
     await store.close();
   });
 
+  it('sends the lock scripts in full when the server has forgotten them (SCRIPT FLUSH)', async () => {
+    server ??= await startRedisServer();
+    const store = redisStore(server.url);
+    const admin = new Redis(server.url);
+    try {
+      const req = { resource: 'flushed', holder: 'a', ttlMs: 10_000, fair: false, queueTtlMs: 1_000 };
+      const first = await store.locks.acquire(req);
+      expect(first.acquired).toBe(true);
+      await admin.script('FLUSH');
+      expect(await store.locks.release('flushed', 'a')).toBe(true);
+      await admin.script('FLUSH');
+      const second = await store.locks.acquire({ ...req, holder: 'b' });
+      expect(second.acquired).toBe(true);
+      if (first.acquired && second.acquired) expect(second.token).toBe(first.token + 1);
+      await admin.script('FLUSH');
+      expect(await store.locks.acquire({ ...req, holder: 'c' })).toMatchObject({ acquired: false, position: -1 });
+    } finally {
+      admin.disconnect();
+      await store.close();
+    }
+  });
+
   it('reports a restart (new run id) to onRestart listeners', async () => {
     server ??= await startRedisServer();
     const store = redisStore(server.url, { commandTimeoutMs: 500, redisOptions: { retryStrategy: () => 50 } });

@@ -24,7 +24,7 @@ import {
   type ScriptDefinition,
 } from './lockScripts.js';
 import type { RedisChangeFeed } from './RedisChangeFeed.js';
-import type { RedisContext } from './RedisContext.js';
+import { loadedScript, type RedisContext } from './RedisContext.js';
 
 /** The lock scripts, by the command name they get on the client. */
 export const LOCK_SCRIPTS: Readonly<Record<string, ScriptDefinition>> = Object.freeze({
@@ -35,6 +35,10 @@ export const LOCK_SCRIPTS: Readonly<Record<string, ScriptDefinition>> = Object.f
   ringwayLockLeaveQueue: LEAVE_QUEUE_SCRIPT,
   ringwayLockInspect: INSPECT_SCRIPT,
 });
+
+/** The two scripts of an uncontended pair, sent by SHA-1 without ioredis' script wrapper. */
+const ACQUIRE = loadedScript(ACQUIRE_SCRIPT);
+const RELEASE = loadedScript(RELEASE_SCRIPT);
 
 /** The script's refusal code: -1 (free, not our turn) or -1 - remaining lease. */
 function retryAfter(code: number): number {
@@ -85,9 +89,9 @@ export class RedisLockStorage implements LockStorage {
 
   acquire(request: AcquireRequest): Promise<AcquireOutcome> {
     const keys = this.#keys(request.resource);
-    return this.#ctx.runMapped(
+    return this.#ctx.evalMapped(
       toOutcome,
-      'ringwayLockAcquire',
+      ACQUIRE,
       keys.lease,
       keys.fence,
       keys.queue,
@@ -120,9 +124,9 @@ export class RedisLockStorage implements LockStorage {
 
   release(resource: string, holder: string): Promise<boolean> {
     const keys = this.#keys(resource);
-    return this.#ctx.runMapped(
+    return this.#ctx.evalMapped(
       isOne,
-      'ringwayLockRelease',
+      RELEASE,
       keys.lease,
       keys.fence,
       keys.queue,
