@@ -8,10 +8,18 @@
  * 1. Uncontended acquire + release, one after another on one connection each:
  *    - ringway: `LockManager.acquire` + `lock.release` over `redisStore`;
  *    - redlock 5.0.0-beta.2 with one client: `redlock.acquire` + `lock.release`;
- *    - floor: ringway's own acquire and release scripts sent with raw ioredis `evalsha`, no
- *      library code around them: the same two round trips, the least they can cost.
+ *    - floor: ringway's own acquire and release scripts sent with raw ioredis `evalsha`, the
+ *      same arguments, no library code around them: the same two round trips, the least
+ *      they can cost;
+ *    - redlock's scripts, raw: what redlock sends (its own two scripts, by `evalsha`) without
+ *      redlock's code: the difference to the floor is what fencing tokens and the fair queue
+ *      cost in the scripts.
  *    Interleaved tinybench rounds, medians; then client CPU per pair (process.cpuUsage over
  *    a fixed number of pairs, interleaved, medians).
+ *    Redis-side cost per pair: when `redis-server` is on the PATH (Linux), the same four on a
+ *    private redis-server the bench starts and stops (the shared one serves other clients):
+ *    the server's CPU time per pair (/proc/<pid>/stat: the command plus its network work) and
+ *    the time inside the commands (INFO commandstats, usec of EVALSHA/EVAL).
  * 2. 10 workers, each with its own connection, contending for one key for a fixed time,
  *    releasing at once (hold 0 ms) or after 1 ms of "work": redlock with its defaults (a
  *    worker whose acquire fails after its retries tries again), ringway plain, ringway fair.
@@ -21,6 +29,9 @@
  *
  * Writes bench/results/lock.json and prints markdown tables.
  */
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 // @ts-expect-error redlock 5.0.0-beta.2's package.json "exports" has no "types" entry, so NodeNext finds none.
 import RedlockModule from 'redlock';
@@ -33,6 +44,11 @@ import { interleave, machine, table, writeResults } from './harness.js';
 /** The part of redlock 5's API used here (its own types: node_modules/redlock/dist/index.d.ts). */
 interface RedlockLike {
   acquire(resources: string[], duration: number): Promise<{ release(): Promise<unknown> }>;
+  /** Its Lua scripts and their SHA-1s. */
+  readonly scripts: {
+    readonly acquireScript: { readonly value: string; readonly hash: string };
+    readonly releaseScript: { readonly value: string; readonly hash: string };
+  };
 }
 const Redlock = RedlockModule as new (clients: Redis[], settings?: { retryCount?: number }) => RedlockLike;
 
@@ -46,81 +62,176 @@ const CONTENTION_MS = Number(process.env.LOCK_BENCH_CONTENTION_MS ?? 4_000);
 const HOLDS_MS = [0, 1];
 const TTL = 10_000;
 
-const connect = () => {
-  const c = new Redis(URL);
+const connect = (url = URL) => {
+  const c = new Redis(url);
   c.on('error', () => {});
   return c;
 };
 
 // ---- 1. uncontended ------------------------------------------------------------------
 
-const ringStore = redisStore(URL, { prefix: PREFIX });
-const ringLocks = new LockManager({ store: ringStore });
-const redlockClient = connect();
-const redlock = new Redlock([redlockClient], { retryCount: 0 });
-const floorClient = connect();
-const floorAcquireSha = String(await floorClient.script('LOAD', ACQUIRE_SCRIPT.lua));
-const floorReleaseSha = String(await floorClient.script('LOAD', RELEASE_SCRIPT.lua));
-const floorLease = entityKey(PREFIX, 'lock', 'floor');
-const floorChannel = `${PREFIX}lock:released`;
-let floorSeq = 0;
+const RINGWAY = 'ringway acquire+release';
+const REDLOCK = 'redlock 5 acquire+release';
+const FLOOR = 'floor: same 2 scripts, raw ioredis';
+const REDLOCK_FLOOR = "redlock's 2 scripts, raw ioredis";
 
-const ringPair = async () => {
-  const lock = await ringLocks.acquire('uncontended-ringway', { ttlMs: TTL });
-  await lock.release();
-};
-const redlockPair = async () => {
-  const lock = await redlock.acquire([`${PREFIX}uncontended-redlock`], TTL);
-  await lock.release();
-};
-const floorKeys = [floorLease, `${floorLease}:fence`, `${floorLease}:q`, `${floorLease}:qt`, `${floorLease}:qttl`];
-const floorPair = async () => {
-  const holder = `floor.${++floorSeq}`;
-  const token = await floorClient.evalsha(floorAcquireSha, 5, ...floorKeys, holder, TTL, '0', 2_000, 86_400_000);
-  if (Number(token) <= 0) throw new Error('floor: not acquired');
-  await floorClient.evalsha(floorReleaseSha, 5, ...floorKeys, holder, floorChannel, 'floor', 86_400_000);
-};
+/** The four ways to make one uncontended pair against `url`, each on its own connection. */
+async function pairs(url: string): Promise<{ tasks: [string, () => Promise<void>][]; close(): Promise<void> }> {
+  const store = redisStore(url, { prefix: PREFIX });
+  const locks = new LockManager({ store });
+  const redlockClient = connect(url);
+  const redlock = new Redlock([redlockClient], { retryCount: 0 });
+  const floorClient = connect(url);
+  const acquireSha = String(await floorClient.script('LOAD', ACQUIRE_SCRIPT.lua));
+  const releaseSha = String(await floorClient.script('LOAD', RELEASE_SCRIPT.lua));
+  const lease = entityKey(PREFIX, 'lock', 'floor');
+  const floorKeys = [lease, `${lease}:fence`, `${lease}:q`, `${lease}:qt`, `${lease}:qttl`];
+  const channel = `${PREFIX}lock:released`;
+  const rawClient = connect(url);
+  const { acquireScript, releaseScript } = redlock.scripts;
+  await rawClient.script('LOAD', acquireScript.value);
+  await rawClient.script('LOAD', releaseScript.value);
+  const rawKey = `${PREFIX}uncontended-redlock-raw`;
+  let seq = 0;
+  const tasks: [string, () => Promise<void>][] = [
+    [
+      RINGWAY,
+      async () => {
+        const lock = await locks.acquire('uncontended-ringway', { ttlMs: TTL });
+        await lock.release();
+      },
+    ],
+    [
+      REDLOCK,
+      async () => {
+        const lock = await redlock.acquire([`${PREFIX}uncontended-redlock`], TTL);
+        await lock.release();
+      },
+    ],
+    [
+      FLOOR,
+      async () => {
+        const holder = `floor.${++seq}`; // shaped like a LockManager holder id
+        const token = await floorClient.evalsha(acquireSha, 5, ...floorKeys, holder, TTL, '0', 2_000, 86_400_000);
+        if (Number(token) <= 0) throw new Error('floor: not acquired');
+        await floorClient.evalsha(releaseSha, 5, ...floorKeys, holder, channel, 'floor', 86_400_000);
+      },
+    ],
+    [
+      REDLOCK_FLOOR,
+      async () => {
+        const value = (++seq).toString(16).padStart(32, '0'); // redlock's values: 32 hex digits
+        const got = await rawClient.evalsha(acquireScript.hash, 1, rawKey, value, TTL);
+        if (got !== 1) throw new Error('redlock floor: not acquired');
+        await rawClient.evalsha(releaseScript.hash, 1, rawKey, value);
+      },
+    ],
+  ];
+  // Warm every path (script loading, JIT) before measuring.
+  for (let i = 0; i < 500; i++) for (const [, pair] of tasks) await pair();
+  return {
+    tasks,
+    close: async () => {
+      locks.close();
+      await store.close();
+      for (const c of [redlockClient, floorClient, rawClient]) c.disconnect();
+    },
+  };
+}
 
+const shared = await pairs(URL);
 const repeat = (pair: () => Promise<void>) => async () => {
   for (let i = 0; i < PAIRS; i++) await pair();
 };
-
-// Warm every path (script loading, JIT) before measuring.
-for (let i = 0; i < 500; i++) {
-  await ringPair();
-  await redlockPair();
-  await floorPair();
-}
-
 const uncontended = await interleave(
-  [
-    { name: 'ringway acquire+release', units: PAIRS, fn: repeat(ringPair) },
-    { name: 'redlock 5 acquire+release', units: PAIRS, fn: repeat(redlockPair) },
-    { name: 'floor: same 2 scripts, raw ioredis', units: PAIRS, fn: repeat(floorPair) },
-  ],
+  shared.tasks.map(([name, pair]) => ({ name, units: PAIRS, fn: repeat(pair) })),
   { rounds: 9, iterations: 5 },
 );
 
-/** Client CPU (user + system) per pair, in µs: interleaved rounds, median. */
-async function cpuPerPair(): Promise<Record<string, number>> {
-  const tasks: [string, () => Promise<void>][] = [
-    ['ringway', ringPair],
-    ['redlock', redlockPair],
-    ['floor', floorPair],
-  ];
-  const samples: Record<string, number[]> = { ringway: [], redlock: [], floor: [] };
+/**
+ * Runs each task `count` pairs at a time in 5 interleaved rounds and returns, per task, the
+ * median of `measure`'s per-pair figures.
+ */
+async function perPair<M>(
+  tasks: [string, () => Promise<void>][],
+  count: number,
+  start: () => Promise<M> | M,
+  stop: (started: M) => Promise<number> | number,
+): Promise<Record<string, number>> {
+  const samples = new Map<string, number[]>(tasks.map(([name]) => [name, []]));
   for (let round = 0; round < 5; round++) {
     for (let k = 0; k < tasks.length; k++) {
       const [name, pair] = tasks[(k + round) % tasks.length]!;
-      const before = process.cpuUsage();
-      for (let i = 0; i < CPU_PAIRS; i++) await pair();
-      const used = process.cpuUsage(before);
-      samples[name]!.push((used.user + used.system) / CPU_PAIRS);
+      const started = await start();
+      for (let i = 0; i < count; i++) await pair();
+      samples.get(name)!.push((await stop(started)) / count);
     }
   }
-  return Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]));
+  return Object.fromEntries([...samples].map(([name, v]) => [name, median(v)]));
 }
-const cpu = await cpuPerPair();
+
+/** Client CPU (user + system) per pair, in µs. */
+const cpu = await perPair(
+  shared.tasks,
+  CPU_PAIRS,
+  () => process.cpuUsage(),
+  (before) => {
+    const used = process.cpuUsage(before);
+    return used.user + used.system;
+  },
+);
+await shared.close();
+
+/** Redis-side cost per pair on a private redis-server (see the module comment), or undefined. */
+async function redisSide(): Promise<Record<string, { serverCpuUs: number; inCommandsUs: number }> | undefined> {
+  if (process.platform !== 'linux') return undefined;
+  const port = await freePort();
+  const server = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    {
+      stdio: 'ignore',
+    },
+  );
+  const started = await new Promise<boolean>((resolve) => {
+    server.once('spawn', () => resolve(true));
+    server.once('error', () => resolve(false));
+  });
+  if (!started || server.pid === undefined) return undefined;
+  const pid = server.pid;
+  try {
+    const url = `redis://127.0.0.1:${port}`;
+    const admin = connect(url);
+    for (let i = 0; i < 100; i++) {
+      if ((await admin.ping().catch(() => '')) === 'PONG') break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const tick = 1e6 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()); // µs per clock tick
+    const serverCpu = () => {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return (Number(fields[11]) + Number(fields[12])) * tick; // utime + stime
+    };
+    const inCommands = async () => {
+      let usec = 0;
+      for (const line of (await admin.info('commandstats')).split('\n')) {
+        const m = /^cmdstat_(?:evalsha|eval):calls=\d+,usec=(\d+)/.exec(line);
+        if (m) usec += Number(m[1]);
+      }
+      return usec;
+    };
+    const own = await pairs(url);
+    const cpuUs = await perPair(own.tasks, 5_000, serverCpu, (before) => serverCpu() - before);
+    const commandUs = await perPair(own.tasks, 5_000, inCommands, async (before) => (await inCommands()) - before);
+    await own.close();
+    admin.disconnect();
+    return Object.fromEntries(
+      own.tasks.map(([name]) => [name, { serverCpuUs: cpuUs[name]!, inCommandsUs: commandUs[name]! }]),
+    );
+  } finally {
+    process.kill(pid, 'SIGKILL');
+  }
+}
+const redisCost = await redisSide();
 
 // ---- 2. contention -------------------------------------------------------------------
 
@@ -252,9 +363,10 @@ for (const holdMs of HOLDS_MS) {
 const byName = (name: string) => uncontended.find((r) => r.name === name)!.nsPerUnit;
 const scenario = (name: string, holdMs: number) => contention.find((c) => c.name === name && c.holdMs === holdMs)!;
 const ratios: Record<string, number> = {
-  'ringway vs redlock (rate)': byName('redlock 5 acquire+release') / byName('ringway acquire+release'),
-  'ringway vs floor (rate)': byName('floor: same 2 scripts, raw ioredis') / byName('ringway acquire+release'),
-  'redlock vs floor (rate)': byName('floor: same 2 scripts, raw ioredis') / byName('redlock 5 acquire+release'),
+  'ringway vs redlock (rate)': byName(REDLOCK) / byName(RINGWAY),
+  'ringway vs floor (rate)': byName(FLOOR) / byName(RINGWAY),
+  'redlock vs floor (rate)': byName(FLOOR) / byName(REDLOCK),
+  "floor vs redlock's scripts raw (rate)": byName(REDLOCK_FLOOR) / byName(FLOOR),
 };
 for (const holdMs of HOLDS_MS) {
   const base = scenario('redlock 5 (defaults)', holdMs).perSecond;
@@ -268,6 +380,13 @@ console.log(`\nUncontended acquire + release (${URL}), per pair:`);
 console.log(table(uncontended, 'redlock 5 acquire+release', 'pair'));
 console.log('\nClient CPU per pair (user + system, µs):');
 for (const [k, v] of Object.entries(cpu)) console.log(`  ${k}: ${v.toFixed(1)} µs`);
+if (redisCost === undefined) console.log('\nRedis-side cost: skipped (needs redis-server on the PATH, Linux)');
+else {
+  console.log('\nRedis-side cost per pair, private redis-server (µs): server CPU | inside the commands');
+  for (const [k, v] of Object.entries(redisCost)) {
+    console.log(`  ${k}: ${v.serverCpuUs.toFixed(1)} | ${v.inCommandsUs.toFixed(1)}`);
+  }
+}
 console.log(
   `\n${CONTENTION_WORKERS} workers contending for one key, ${CONTENTION_MS} ms per run, median of ${contentionRounds} runs:`,
 );
@@ -291,6 +410,7 @@ writeResults('lock', {
   pairsPerSample: PAIRS,
   uncontended,
   cpuMicrosPerPair: cpu,
+  redisSideMicrosPerPair: redisCost ?? null,
   contention: {
     workers: CONTENTION_WORKERS,
     durationMs: CONTENTION_MS,
@@ -301,10 +421,6 @@ writeResults('lock', {
   ratios,
 });
 
-ringLocks.close();
-await ringStore.close();
-redlockClient.disconnect();
-floorClient.disconnect();
 const cleanup = connect();
 const keys = await cleanup.keys(`${PREFIX}*`);
 if (keys.length > 0) await cleanup.unlink(...keys);
@@ -319,4 +435,17 @@ function median(values: number[]): number {
 function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
 }

@@ -407,13 +407,15 @@ export class LockManager {
   #listenForReleases(): Promise<void> {
     if (this.#releases === undefined) {
       if (this.#closed) return Promise.resolve();
+      // Only hand-overs to this manager's holder ids (`<id>.<n>`): other processes' turns
+      // are not sent here.
       this.#releases = this.backend.locks.onReleased((_resource, holder, token) => {
         const waiter = this.#waiters.get(holder);
         if (waiter === undefined || waiter.token > 0) return;
         waiter.token = token;
         if (waiter.wake !== undefined) waiter.wake();
         else waiter.woken = true;
-      });
+      }, this.#id);
     }
     return this.#releases.ready;
   }

@@ -22,12 +22,13 @@
  * Use the fencing token at the protected resource for correctness.
  */
 import { InvalidOptionError, StoreUnavailableError } from '../errors.js';
-import type {
-  AcquireOutcome,
-  AcquireRequest,
-  LockState,
-  LockStorage,
-  ReleaseSubscription,
+import {
+  type AcquireOutcome,
+  type AcquireRequest,
+  checkOwner,
+  type LockState,
+  type LockStorage,
+  type ReleaseSubscription,
 } from '../store/LockStorage.js';
 import type { RedisClient } from '../store/redis/RedisContext.js';
 import { RedisStore } from '../store/redis/RedisStore.js';
@@ -194,8 +195,9 @@ export class RedlockLockStorage implements LockStorage {
     return { holder: undefined, token: 0, ttlMs: 0, queue: [] };
   }
 
-  onReleased(listener: (resource: string, holder: string, token: number) => void): ReleaseSubscription {
-    const subscriptions = this.#members.map((m) => m.locks.onReleased(listener));
+  onReleased(listener: (resource: string, holder: string, token: number) => void, owner?: string): ReleaseSubscription {
+    if (owner !== undefined) checkOwner(owner);
+    const subscriptions = this.#members.map((m) => m.locks.onReleased(listener, owner));
     return {
       // Ready when the members' subscriptions have settled (a member down does not block).
       get ready() {

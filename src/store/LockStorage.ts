@@ -24,6 +24,8 @@
  * - Plain (non-fair) acquires also wait their turn behind a non-empty queue.
  */
 
+import { InvalidOptionError } from '../errors.js';
+
 /** Outcome of one acquire attempt. */
 export type AcquireOutcome =
   | {
@@ -93,9 +95,38 @@ export interface LockStorageOptions {
 
 /**
  * Channel (under the store's prefix) on which hand-overs to the head of a fair queue are
- * announced, as `<holder id> <token> <resource>`. Holder ids must not contain a space.
+ * announced, as `<holder id> <token> <resource>`. Holder ids must not contain a space. A
+ * hand-over to a holder with an owner part is also announced on {@link ownerChannel}.
  */
 export const LOCK_RELEASED_CHANNEL = 'lock:released';
+
+/**
+ * The owner part of a holder id: what comes before its first `.` (a LockManager's holder ids
+ * are `<manager id>.<sequence>`), or undefined when the id has no `.` or starts with one.
+ * Hand-overs to such a holder are also announced on {@link ownerChannel}, so a process
+ * listening for its own waiters' turns is not sent every other process' hand-overs.
+ */
+export function holderOwner(holder: string): string | undefined {
+  const dot = holder.indexOf('.');
+  return dot > 0 ? holder.slice(0, dot) : undefined;
+}
+
+/** Channel (under the store's prefix) of the hand-overs to holders of one owner. */
+export function ownerChannel(owner: string): string {
+  return `${LOCK_RELEASED_CHANNEL}:${owner}`;
+}
+
+/**
+ * Checks the `owner` of {@link LockStorage.onReleased}: a non-empty string without `.` or
+ * whitespace.
+ * @throws {InvalidOptionError}
+ */
+export function checkOwner(owner: unknown): string {
+  if (typeof owner !== 'string' || owner.length === 0 || /[.\s]/.test(owner)) {
+    throw new InvalidOptionError('owner', owner, "must be a non-empty string without '.' or whitespace");
+  }
+  return owner;
+}
 
 /** A hand-over announcement, parsed. */
 export interface HandOver {
@@ -159,6 +190,9 @@ export interface LockStorage {
    * the head of its fair queue, in any process: `holder` now holds it with `token`. Best
    * effort: a waiter that misses the message learns of the grant at its next poll. Plain
    * waiters are not told anything: they poll with backoff.
+   * @param owner when given, only hand-overs to holder ids `<owner>.<anything>` are
+   *   reported (see {@link holderOwner}); the store then sends this listener only those.
+   * @throws {InvalidOptionError} for a bad `owner` (see {@link checkOwner}).
    */
-  onReleased(listener: (resource: string, holder: string, token: number) => void): ReleaseSubscription;
+  onReleased(listener: (resource: string, holder: string, token: number) => void, owner?: string): ReleaseSubscription;
 }

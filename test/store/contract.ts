@@ -218,6 +218,34 @@ export function run(name: string, makeStore: MakeStore): void {
         subscription.close(); // twice is harmless
       });
 
+      it("onReleased with an owner hears only hand-overs to that owner's holder ids", async () => {
+        const r = fresh('lock');
+        const mine: string[] = [];
+        const all: string[] = [];
+        const own = store.locks.onReleased((resource, holder) => mine.push(`${resource} -> ${holder}`), 'own');
+        const every = store.locks.onReleased((resource, holder) => all.push(`${resource} -> ${holder}`));
+        await Promise.all([own.ready, every.ready]);
+        await store.locks.acquire(req(r, 'a'));
+        for (const w of ['other.1', 'own.2', 'owner.3']) {
+          expect((await store.locks.acquire(req(r, w, { fair: true }))).acquired).toBe(false);
+        }
+        await store.locks.release(r, 'a');
+        await store.locks.release(r, 'other.1');
+        await store.locks.release(r, 'own.2');
+        await eventually(() => all.length === 3);
+        expect(all).toEqual([`${r} -> other.1`, `${r} -> own.2`, `${r} -> owner.3`]);
+        await eventually(() => mine.length === 1);
+        await sleep(20);
+        expect(mine).toEqual([`${r} -> own.2`]);
+        own.close();
+        every.close();
+        for (const bad of ['', 'a.b', 'a b', 7]) {
+          expect(() => store.locks.onReleased(() => {}, bad as string)).toThrow(
+            expect.objectContaining({ code: 'ERR_INVALID_OPTION', field: 'owner' }),
+          );
+        }
+      });
+
       describe('fair queue', () => {
         it('hands over in arrival order; a waiter out of turn and plain acquirers wait', async () => {
           const r = fresh('fair');
@@ -249,6 +277,24 @@ export function run(name: string, makeStore: MakeStore): void {
           await store.locks.release(r, 'd');
           expect(await store.locks.inspect(r)).toEqual({ holder: undefined, token: 0, ttlMs: 0, queue: [] });
           expect((await store.locks.acquire(req(r, 'plain'))).acquired).toBe(true);
+        });
+
+        it('a lease that ends unreleased goes to the head at its next poll; its release hands over to the next', async () => {
+          const r = fresh('fair');
+          await store.locks.acquire(req(r, 'a', { ttlMs: 40 }));
+          await store.locks.acquire(req(r, 'b', { fair: true }));
+          await store.locks.acquire(req(r, 'c', { fair: true }));
+          await sleep(120); // a's lease ends; nobody is told
+          expect((await store.locks.acquire(req(r, 'plain'))).acquired).toBe(false); // b and c are ahead
+          expect((await store.locks.acquire(req(r, 'b', { fair: true }))).acquired).toBe(true);
+          expect(await store.locks.release(r, 'b')).toBe(true);
+          expect(await store.locks.inspect(r)).toMatchObject({ holder: 'c', queue: [] });
+          expect(await store.locks.release(r, 'c')).toBe(true);
+          // Queue gone: plain grants and releases again, and a later queue is served.
+          expect((await store.locks.acquire(req(r, 'plain'))).acquired).toBe(true);
+          expect((await store.locks.acquire(req(r, 'd', { fair: true }))).acquired).toBe(false);
+          expect(await store.locks.release(r, 'plain')).toBe(true);
+          expect((await store.locks.inspect(r)).holder).toBe('d');
         });
 
         it('a waiter that stops polling loses its place after queueTtlMs and is skipped', async () => {
@@ -292,9 +338,9 @@ export function run(name: string, makeStore: MakeStore): void {
       });
 
       it('model check: at most one holder, FIFO hand-over, tokens increase (fast-check, no expiry)', async () => {
-        type Op = { kind: 'acquire' | 'extend' | 'release' | 'leave'; who: number; fair: boolean };
+        type Op = { kind: 'acquire' | 'extend' | 'release' | 'leave' | 'raise'; who: number; fair: boolean };
         const op = fc.record({
-          kind: fc.constantFrom<Op['kind']>('acquire', 'extend', 'release', 'leave'),
+          kind: fc.constantFrom<Op['kind']>('acquire', 'extend', 'release', 'leave', 'raise'),
           who: fc.integer({ min: 0, max: 3 }),
           fair: fc.boolean(),
         });
@@ -333,6 +379,12 @@ export function run(name: string, makeStore: MakeStore): void {
                 }
               } else if (kind === 'extend') {
                 expect(await store.locks.extend(r, id, 10_000)).toBe(holder === who);
+              } else if (kind === 'raise') {
+                // Raised by a few, or (fair: true) asked to lower: it never lowers.
+                const to = fair ? token - 1 : token + 3;
+                expect(await store.locks.raiseToken(r, id, to)).toBe(holder === who);
+                if (holder === who) lastToken = token = Math.max(token, to);
+                if (holder !== undefined) expect((await store.locks.inspect(r)).token).toBe(token);
               } else if (kind === 'release') {
                 expect(await store.locks.release(r, id)).toBe(holder === who);
                 if (holder === who) {

@@ -90,6 +90,54 @@ describe.skipIf(!haveRedisServerBinary())('redis store against a server that die
     await store.close();
   });
 
+  it('a server that stops answering fails every command in flight, however many, and works when it answers again', async () => {
+    server ??= await startRedisServer();
+    const store = redisStore(server.url, { commandTimeoutMs: 300 });
+    const req = (resource: string) => ({ resource, holder: 'a', ttlMs: 10_000, fair: false, queueTtlMs: 1_000 });
+    expect((await store.locks.acquire(req('before'))).acquired).toBe(true);
+    const pid = server.pid;
+    process.kill(pid, 'SIGSTOP'); // connected, but no replies: only the store's deadlines end the wait
+    try {
+      const early = [1, 2, 3].map((i) => store.locks.acquire(req(`early${i}`)));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const late = [store.locks.release('before', 'a'), store.time()];
+      for (const pending of [...early, ...late]) {
+        await expect(pending).rejects.toMatchObject({
+          code: 'ERR_STORE_UNAVAILABLE',
+          message: expect.stringContaining('no reply within 300 ms'),
+        });
+      }
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    // The late replies to the abandoned commands arrive and are dropped; new commands work.
+    expect((await store.locks.acquire(req('after'))).acquired).toBe(true);
+    expect((await store.locks.inspect('after')).holder).toBe('a');
+    await store.close();
+  });
+
+  it('sends the lock scripts in full when the server has forgotten them (SCRIPT FLUSH)', async () => {
+    server ??= await startRedisServer();
+    const store = redisStore(server.url);
+    const admin = new Redis(server.url);
+    try {
+      const req = { resource: 'flushed', holder: 'a', ttlMs: 10_000, fair: false, queueTtlMs: 1_000 };
+      const first = await store.locks.acquire(req);
+      expect(first.acquired).toBe(true);
+      await admin.script('FLUSH');
+      expect(await store.locks.release('flushed', 'a')).toBe(true);
+      await admin.script('FLUSH');
+      const second = await store.locks.acquire({ ...req, holder: 'b' });
+      expect(second.acquired).toBe(true);
+      if (first.acquired && second.acquired) expect(second.token).toBe(first.token + 1);
+      await admin.script('FLUSH');
+      expect(await store.locks.acquire({ ...req, holder: 'c' })).toMatchObject({ acquired: false, position: -1 });
+    } finally {
+      admin.disconnect();
+      await store.close();
+    }
+  });
+
   it('reports a restart (new run id) to onRestart listeners', async () => {
     server ??= await startRedisServer();
     const store = redisStore(server.url, { commandTimeoutMs: 500, redisOptions: { retryStrategy: () => 50 } });

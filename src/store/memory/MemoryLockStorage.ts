@@ -6,9 +6,12 @@
 import {
   type AcquireOutcome,
   type AcquireRequest,
+  checkOwner,
+  holderOwner,
   LOCK_RELEASED_CHANNEL,
   type LockState,
   type LockStorage,
+  ownerChannel,
   parseHandOver,
   type ReleaseSubscription,
 } from '../LockStorage.js';
@@ -127,7 +130,10 @@ export class MemoryLockStorage implements LockStorage {
     const token = this.#nextToken(resource, now);
     this.#leases.set(resource, { holder: head, token, expiresAt: now + ttlMs });
     this.#dequeue(resource, head);
-    this.#ctx.feed.emit(LOCK_RELEASED_CHANNEL, `${head} ${token} ${resource}`);
+    const message = `${head} ${token} ${resource}`;
+    this.#ctx.feed.emit(LOCK_RELEASED_CHANNEL, message);
+    const owner = holderOwner(head);
+    if (owner !== undefined) this.#ctx.feed.emit(ownerChannel(owner), message);
   }
 
   async inspect(resource: string): Promise<LockState> {
@@ -140,8 +146,9 @@ export class MemoryLockStorage implements LockStorage {
     return { holder: lease.holder, token: lease.token, ttlMs: Math.ceil(lease.expiresAt - now), queue: [...queue] };
   }
 
-  onReleased(listener: (resource: string, holder: string, token: number) => void): ReleaseSubscription {
-    const off = this.#ctx.feed.on(LOCK_RELEASED_CHANNEL, (message) => {
+  onReleased(listener: (resource: string, holder: string, token: number) => void, owner?: string): ReleaseSubscription {
+    const channel = owner === undefined ? LOCK_RELEASED_CHANNEL : ownerChannel(checkOwner(owner));
+    const off = this.#ctx.feed.on(channel, (message) => {
       const handOver = parseHandOver(message);
       if (handOver !== undefined) listener(handOver.resource, handOver.holder, handOver.token);
     });

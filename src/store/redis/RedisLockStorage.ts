@@ -6,9 +6,11 @@ import { entityKey } from '../keys.js';
 import {
   type AcquireOutcome,
   type AcquireRequest,
+  checkOwner,
   LOCK_RELEASED_CHANNEL,
   type LockState,
   type LockStorage,
+  ownerChannel,
   parseHandOver,
   type ReleaseSubscription,
 } from '../LockStorage.js';
@@ -22,7 +24,7 @@ import {
   type ScriptDefinition,
 } from './lockScripts.js';
 import type { RedisChangeFeed } from './RedisChangeFeed.js';
-import type { RedisContext } from './RedisContext.js';
+import { loadedScript, type RedisContext } from './RedisContext.js';
 
 /** The lock scripts, by the command name they get on the client. */
 export const LOCK_SCRIPTS: Readonly<Record<string, ScriptDefinition>> = Object.freeze({
@@ -33,6 +35,10 @@ export const LOCK_SCRIPTS: Readonly<Record<string, ScriptDefinition>> = Object.f
   ringwayLockLeaveQueue: LEAVE_QUEUE_SCRIPT,
   ringwayLockInspect: INSPECT_SCRIPT,
 });
+
+/** The two scripts of an uncontended pair, sent by SHA-1 without ioredis' script wrapper. */
+const ACQUIRE = loadedScript(ACQUIRE_SCRIPT);
+const RELEASE = loadedScript(RELEASE_SCRIPT);
 
 /** The script's refusal code: -1 (free, not our turn) or -1 - remaining lease. */
 function retryAfter(code: number): number {
@@ -55,12 +61,24 @@ function isOne(reply: unknown): boolean {
   return reply === 1;
 }
 
+/** The keys of one resource (see lockScripts.ts). */
+interface ResourceKeys {
+  readonly resource: string;
+  readonly lease: string;
+  readonly fence: string;
+  readonly queue: string;
+  readonly deadlines: string;
+  readonly leases: string;
+}
+
 /** Lock leases, fencing tokens and fair queues in Redis. */
 export class RedisLockStorage implements LockStorage {
   readonly #ctx: RedisContext;
   readonly #feed: RedisChangeFeed;
   readonly #fenceRetentionMs: number;
   readonly #channel: string;
+  /** The keys of the resource used last: an acquire is mostly followed by its release. */
+  #last: ResourceKeys | undefined;
 
   constructor(ctx: RedisContext, feed: RedisChangeFeed, fenceRetentionMs: number) {
     this.#ctx = ctx;
@@ -70,35 +88,33 @@ export class RedisLockStorage implements LockStorage {
   }
 
   acquire(request: AcquireRequest): Promise<AcquireOutcome> {
-    const lease = entityKey(this.#ctx.prefix, 'lock', request.resource);
-    return this.#ctx
-      .run(
-        'ringwayLockAcquire',
-        lease,
-        `${lease}:fence`,
-        `${lease}:q`,
-        `${lease}:qt`,
-        `${lease}:qttl`,
-        request.holder,
-        request.ttlMs,
-        request.fair ? '1' : '0',
-        request.queueTtlMs,
-        this.#fenceRetentionMs,
-      )
-      .then(toOutcome);
+    const keys = this.#keys(request.resource);
+    return this.#ctx.evalMapped(
+      toOutcome,
+      ACQUIRE,
+      keys.lease,
+      keys.fence,
+      keys.queue,
+      keys.deadlines,
+      keys.leases,
+      request.holder,
+      request.ttlMs,
+      request.fair ? '1' : '0',
+      request.queueTtlMs,
+      this.#fenceRetentionMs,
+    );
   }
 
   async extend(resource: string, holder: string, ttlMs: number): Promise<boolean> {
-    const lease = entityKey(this.#ctx.prefix, 'lock', resource);
-    return (await this.#ctx.run('ringwayLockExtend', lease, holder, ttlMs)) === 1;
+    return (await this.#ctx.run('ringwayLockExtend', this.#keys(resource).lease, holder, ttlMs)) === 1;
   }
 
   async raiseToken(resource: string, holder: string, token: number): Promise<boolean> {
-    const lease = entityKey(this.#ctx.prefix, 'lock', resource);
+    const keys = this.#keys(resource);
     const reply = await this.#ctx.run(
       'ringwayLockRaiseToken',
-      lease,
-      `${lease}:fence`,
+      keys.lease,
+      keys.fence,
       holder,
       token,
       this.#fenceRetentionMs,
@@ -107,32 +123,47 @@ export class RedisLockStorage implements LockStorage {
   }
 
   release(resource: string, holder: string): Promise<boolean> {
+    const keys = this.#keys(resource);
+    return this.#ctx.evalMapped(
+      isOne,
+      RELEASE,
+      keys.lease,
+      keys.fence,
+      keys.queue,
+      keys.deadlines,
+      keys.leases,
+      holder,
+      this.#channel,
+      resource,
+      this.#fenceRetentionMs,
+    );
+  }
+
+  #keys(resource: string): ResourceKeys {
+    const last = this.#last;
+    if (last !== undefined && last.resource === resource) return last;
     const lease = entityKey(this.#ctx.prefix, 'lock', resource);
-    return this.#ctx
-      .run(
-        'ringwayLockRelease',
-        lease,
-        `${lease}:fence`,
-        `${lease}:q`,
-        `${lease}:qt`,
-        `${lease}:qttl`,
-        holder,
-        this.#channel,
-        resource,
-        this.#fenceRetentionMs,
-      )
-      .then(isOne);
+    const keys: ResourceKeys = {
+      resource,
+      lease,
+      fence: `${lease}:fence`,
+      queue: `${lease}:q`,
+      deadlines: `${lease}:qt`,
+      leases: `${lease}:qttl`,
+    };
+    this.#last = keys;
+    return keys;
   }
 
   async leaveQueue(resource: string, holder: string): Promise<void> {
-    const lease = entityKey(this.#ctx.prefix, 'lock', resource);
+    const keys = this.#keys(resource);
     await this.#ctx.run(
       'ringwayLockLeaveQueue',
-      lease,
-      `${lease}:fence`,
-      `${lease}:q`,
-      `${lease}:qt`,
-      `${lease}:qttl`,
+      keys.lease,
+      keys.fence,
+      keys.queue,
+      keys.deadlines,
+      keys.leases,
       holder,
       this.#channel,
       resource,
@@ -141,8 +172,8 @@ export class RedisLockStorage implements LockStorage {
   }
 
   async inspect(resource: string): Promise<LockState> {
-    const lease = entityKey(this.#ctx.prefix, 'lock', resource);
-    const reply = (await this.#ctx.run('ringwayLockInspect', lease, `${lease}:q`, `${lease}:qt`)) as [
+    const keys = this.#keys(resource);
+    const reply = (await this.#ctx.run('ringwayLockInspect', keys.lease, keys.queue, keys.deadlines)) as [
       string,
       string,
       number,
@@ -153,15 +184,16 @@ export class RedisLockStorage implements LockStorage {
     return { holder, token: Number(token), ttlMs: Math.max(0, pttl), queue };
   }
 
-  onReleased(listener: (resource: string, holder: string, token: number) => void): ReleaseSubscription {
+  onReleased(listener: (resource: string, holder: string, token: number) => void, owner?: string): ReleaseSubscription {
     const feed = this.#feed;
-    const off = feed.on(LOCK_RELEASED_CHANNEL, (message) => {
+    const channel = owner === undefined ? LOCK_RELEASED_CHANNEL : ownerChannel(checkOwner(owner));
+    const off = feed.on(channel, (message) => {
       const handOver = parseHandOver(message);
       if (handOver !== undefined) listener(handOver.resource, handOver.holder, handOver.token);
     });
     return {
       get ready() {
-        return feed.ready(LOCK_RELEASED_CHANNEL);
+        return feed.ready(channel);
       },
       close: off,
     };

@@ -4,17 +4,26 @@
  * shares a hash tag (see ../keys.ts), so each script runs on one Cluster slot.
  *
  * Keys of resource R (tag T):
- *   `<prefix>lock:{T}`        the lease: '<holder id> <token>' (string), expiring with the lease
- *   `<prefix>lock:{T}:fence`  last token granted (string), kept `fenceRetentionMs`
+ *   `<prefix>lock:{T}`        the lease: '<holder id> <token>[ q]' (string), expiring with the lease
+ *   `<prefix>lock:{T}:fence`  last token granted: '<token>[ q]' (string), kept `fenceRetentionMs`
  *   `<prefix>lock:{T}:q`      fair queue: waiter ids, head first (list)
  *   `<prefix>lock:{T}:qt`     fair queue deadlines: waiter id -> server ms after which it loses its place (zset)
  *   `<prefix>lock:{T}:qttl`   fair queue leases: waiter id -> the ttl it asked for (hash)
  *
+ * The ' q' mark: whenever the queue is not empty, the lease and the fence (each, if it
+ * exists) end with ' q'. The mark may outlive the queue (waiters that stop polling, the
+ * queue key expiring), never the reverse, so an unmarked lease or fence proves the queue
+ * empty: a release of an unmarked lease (GET, DEL) and a grant of a free resource whose
+ * fence is unmarked (GET, GET, SET, SET) skip the queue. The first waiter to queue marks
+ * both; a grant that finds the queue empty unmarks them; grants to a waiter of the queue
+ * mark them (others may still wait).
+ *
  * Fair hand-over: releasing a resource with a queue grants it at once to the first waiter
  * still polling, with the ttl that waiter asked for, and announces `<waiter> <token> <resource>`
- * on the store's lock channel. The waiter learns it holds the lock from that message (or,
- * if the message is lost, from its next poll, which finds itself the holder), without
- * another round trip.
+ * on the store's lock channel, and on `<channel>:<owner>` when the waiter's id is
+ * `<owner>.<...>` (so each process can listen to its own waiters' turns only). The waiter
+ * learns it holds the lock from that message (or, if the message is lost, from its next
+ * poll, which finds itself the holder), without another round trip.
  *
  * Tokens are `last + 1` while the counter lives, and the server's TIME in microseconds when
  * it is gone (a restart of a Redis that keeps nothing on disk, or retention ran out). Either
@@ -53,15 +62,19 @@ if head then
   end
   local ttl = head and redis.call('HGET', KEYS[5], head)        -- the lease the head asked for
   if ttl then
-    local last = redis.call('GET', KEYS[2])                     -- last token granted, if remembered
-    local token = last and tonumber(last) + 1 or nowUs          -- the next token
+    local fence = redis.call('GET', KEYS[2])                    -- last token granted, if remembered
+    local last = fence and tonumber(string.match(fence, '^%d+'))
+    local token = last and last + 1 or nowUs                    -- the next token
     local text = string.format('%.0f', token)                   -- all 16 digits
-    redis.call('SET', KEYS[1], head .. ' ' .. text, 'PX', ttl)  -- the head holds it now, for its ttl
-    redis.call('SET', KEYS[2], text, 'PX', ARGV[4])             -- remember the token
+    redis.call('SET', KEYS[1], head .. ' ' .. text .. ' q', 'PX', ttl) -- the head holds it now, for its ttl
+    redis.call('SET', KEYS[2], text .. ' q', 'PX', ARGV[4])     -- remember the token (others may still wait)
     redis.call('LPOP', KEYS[3])                                 -- it leaves the queue
     redis.call('ZREM', KEYS[4], head)
     redis.call('HDEL', KEYS[5], head)
-    redis.call('PUBLISH', ARGV[2], head .. ' ' .. text .. ' ' .. ARGV[3]) -- tell it, wherever it waits
+    local message = head .. ' ' .. text .. ' ' .. ARGV[3]
+    redis.call('PUBLISH', ARGV[2], message)                     -- tell it, wherever it waits:
+    local dot = string.find(head, '.', 1, true)                 -- on the owner's own channel, too
+    if dot and dot > 1 then redis.call('PUBLISH', ARGV[2] .. ':' .. string.sub(head, 1, dot - 1), message) end
   end
 end
 `;
@@ -78,50 +91,73 @@ end
 export const ACQUIRE_SCRIPT: ScriptDefinition = {
   numberOfKeys: 5,
   lua: `
-local lease = redis.call('GET', KEYS[1])                        -- '<holder> <token>', or false when free
+local lease = redis.call('GET', KEYS[1])                        -- '<holder> <token>[ q]', or false when free
 local mine = ARGV[1] .. ' '
 if lease and string.sub(lease, 1, #mine) == mine then           -- already ours: handed over while we waited
-  return {tonumber(string.sub(lease, #mine + 1)), redis.call('PTTL', KEYS[1])} -- the grant and what is left
+  return {tonumber(string.match(lease, '^%d+', #mine + 1)), redis.call('PTTL', KEYS[1])} -- the grant and what is left
 end
-local head = redis.call('LINDEX', KEYS[3], 0)                   -- first waiter of the fair queue, or false
+local fair = ARGV[3] == '1'
+local fence = false                                             -- '<last token>[ q]', read when free
+local queued                                                    -- whether the queue may hold waiters
+if lease then
+  queued = fair                                                 -- held: a plain attempt is refused as is
+else
+  fence = redis.call('GET', KEYS[2])
+  queued = not fence or string.sub(fence, -2) == ' q'           -- an unmarked fence: no queue (see top)
+end
+local head = false
 local nowMs
-if head or ARGV[3] == '1' then                                  -- a queue to look after: read the clock
-  local now = redis.call('TIME')
-  nowMs = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-end
-while head do                                                   -- drop waiters at the head that stopped polling
-  local deadline = redis.call('ZSCORE', KEYS[4], head)          -- when the head loses its place
-  if deadline and tonumber(deadline) > nowMs then break end     -- still alive: it keeps the head
-  redis.call('LPOP', KEYS[3])                                   -- gone: remove it from the order,
-  redis.call('ZREM', KEYS[4], head)                             -- the deadlines
-  redis.call('HDEL', KEYS[5], head)                             -- and the leases
-  head = redis.call('LINDEX', KEYS[3], 0)                       -- and look at the next one
+if queued then
+  head = redis.call('LINDEX', KEYS[3], 0)                       -- first waiter of the fair queue, or false
+  if head or fair then                                          -- a queue to look after: read the clock
+    local now = redis.call('TIME')
+    nowMs = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  end
+  while head do                                                 -- drop waiters at the head that stopped polling
+    local deadline = redis.call('ZSCORE', KEYS[4], head)        -- when the head loses its place
+    if deadline and tonumber(deadline) > nowMs then break end   -- still alive: it keeps the head
+    redis.call('LPOP', KEYS[3])                                 -- gone: remove it from the order,
+    redis.call('ZREM', KEYS[4], head)                           -- the deadlines
+    redis.call('HDEL', KEYS[5], head)                           -- and the leases
+    head = redis.call('LINDEX', KEYS[3], 0)                     -- and look at the next one
+  end
 end
 if not lease and (not head or head == ARGV[1]) then             -- free, and nobody queued ahead of us
-  local last = redis.call('GET', KEYS[2])                       -- last token granted, if remembered
+  local last = fence and tonumber(string.match(fence, '^%d+'))  -- last token granted, if remembered
   local token
   if last then
-    token = tonumber(last) + 1                                  -- the counter lives: one more
+    token = last + 1                                            -- the counter lives: one more
   else
     local now = redis.call('TIME')                              -- counter lost: start from the clock
     token = tonumber(now[1]) * 1000000 + tonumber(now[2])       -- in microseconds, above every earlier token
   end
   local text = string.format('%.0f', token)                     -- all 16 digits
-  redis.call('SET', KEYS[1], mine .. text, 'PX', ARGV[2])       -- the lease: ours, with its token, for ttlMs
-  redis.call('SET', KEYS[2], text, 'PX', ARGV[5])               -- remember the token for the next grant
+  local mark = ''                                               -- the queue is empty (or was never there)
   if head then                                                  -- we were the head of the queue:
     redis.call('LPOP', KEYS[3])                                 -- leave it
     redis.call('ZREM', KEYS[4], ARGV[1])
     redis.call('HDEL', KEYS[5], ARGV[1])
+    mark = ' q'                                                 -- others may still wait
   end
+  redis.call('SET', KEYS[1], mine .. text .. mark, 'PX', ARGV[2]) -- the lease: ours, with its token, for ttlMs
+  redis.call('SET', KEYS[2], text .. mark, 'PX', ARGV[5])       -- remember the token for the next grant
   return token
 end
 local refused = -1                                              -- free, but another waiter is ahead of us
 if lease then refused = -1 - redis.call('PTTL', KEYS[1]) end    -- held: -1 - how long the lease still runs
-if ARGV[3] == '1' then                                          -- fair mode: take or keep a place in the queue
+if fair then                                                    -- fair mode: take or keep a place in the queue
   local place = redis.call('LPOS', KEYS[3], ARGV[1])            -- our place (0: head), or false
   if not place then                                             -- not queued yet:
     place = redis.call('RPUSH', KEYS[3], ARGV[1]) - 1           -- join at the tail
+    if place == 0 and lease then                                -- a new queue (so the resource is held):
+      if string.sub(lease, -2) ~= ' q' then                     -- mark the lease
+        redis.call('SET', KEYS[1], lease .. ' q', 'KEEPTTL')
+      end
+      fence = redis.call('GET', KEYS[2])                        -- and the fence
+      if fence and string.sub(fence, -2) ~= ' q' then
+        redis.call('SET', KEYS[2], fence .. ' q', 'KEEPTTL')
+      end
+    end
   end
   redis.call('ZADD', KEYS[4], nowMs + tonumber(ARGV[4]), ARGV[1]) -- we polled: our place lasts queueTtlMs more
   redis.call('HSET', KEYS[5], ARGV[1], ARGV[2])                 -- the lease to hand over to us
@@ -140,7 +176,7 @@ return refused                                                  -- plain waiters
 export const EXTEND_SCRIPT: ScriptDefinition = {
   numberOfKeys: 1,
   lua: `
-local lease = redis.call('GET', KEYS[1])                        -- '<holder> <token>', or false
+local lease = redis.call('GET', KEYS[1])                        -- '<holder> <token>[ q]', or false
 local mine = ARGV[1] .. ' '
 if not lease or string.sub(lease, 1, #mine) ~= mine then return 0 end -- free, expired or someone else's
 redis.call('PEXPIRE', KEYS[1], ARGV[2])                         -- the lease now ends ttlMs from now
@@ -155,33 +191,40 @@ return 1
 export const RAISE_TOKEN_SCRIPT: ScriptDefinition = {
   numberOfKeys: 2,
   lua: `
-local lease = redis.call('GET', KEYS[1])                        -- '<holder> <token>', or false
+local lease = redis.call('GET', KEYS[1])                        -- '<holder> <token>[ q]', or false
 local mine = ARGV[1] .. ' '
 if not lease or string.sub(lease, 1, #mine) ~= mine then return 0 end -- not ours: nothing to raise
-local token = math.max(tonumber(ARGV[2]), tonumber(string.sub(lease, #mine + 1))) -- never lower a token
+local token = math.max(tonumber(ARGV[2]), tonumber(string.match(lease, '^%d+', #mine + 1))) -- never lower a token
 local text = string.format('%.0f', token)                       -- all 16 digits
-redis.call('SET', KEYS[1], mine .. text, 'KEEPTTL')             -- the lease carries the raised token
-local last = tonumber(redis.call('GET', KEYS[2]) or '0')        -- the fencing counter
+local mark = ''
+if string.sub(lease, -2) == ' q' then mark = ' q' end           -- a queue may wait: keep the mark
+redis.call('SET', KEYS[1], mine .. text .. mark, 'KEEPTTL')     -- the lease carries the raised token
+local fence = redis.call('GET', KEYS[2])                        -- the fencing counter
+local last = fence and tonumber(string.match(fence, '^%d+')) or 0
 if token > last then                                            -- later grants must go above it
-  redis.call('SET', KEYS[2], text, 'PX', ARGV[3])
+  if fence and string.sub(fence, -2) == ' q' then mark = ' q' end
+  redis.call('SET', KEYS[2], text .. mark, 'PX', ARGV[3])
 end
 return 1
 `,
 };
 
 /**
- * Releases a lease we hold, and hands the resource to the first waiter of its fair queue.
+ * Releases a lease we hold, and hands the resource to the first waiter of its fair queue
+ * (only a lease marked ' q' can have one).
  * KEYS: lease, fence, queue, queue deadlines, queue leases. ARGV: holder, channel, resource,
  * fenceRetentionMs. Returns 1, or 0 when not ours (released twice, or expired: harmless).
  */
 export const RELEASE_SCRIPT: ScriptDefinition = {
   numberOfKeys: 5,
   lua: `
-local lease = redis.call('GET', KEYS[1])                        -- '<holder> <token>', or false
+local lease = redis.call('GET', KEYS[1])                        -- '<holder> <token>[ q]', or false
 local mine = ARGV[1] .. ' '
 if not lease or string.sub(lease, 1, #mine) ~= mine then return 0 end -- not ours: leave it alone
 redis.call('DEL', KEYS[1])                                      -- free the resource
+if string.sub(lease, -2) == ' q' then                           -- waiters may be queued:
 ${HAND_OVER}
+end
 return 1
 `,
 };
@@ -197,7 +240,7 @@ export const LEAVE_QUEUE_SCRIPT: ScriptDefinition = {
 redis.call('LREM', KEYS[3], 0, ARGV[1])                         -- leave the order,
 redis.call('ZREM', KEYS[4], ARGV[1])                            -- the deadlines
 redis.call('HDEL', KEYS[5], ARGV[1])                            -- and the leases
-local lease = redis.call('GET', KEYS[1])                        -- '<holder> <token>', or false
+local lease = redis.call('GET', KEYS[1])                        -- '<holder> <token>[ q]', or false
 local mine = ARGV[1] .. ' '
 if lease and string.sub(lease, 1, #mine) == mine then           -- handed to us as we gave up:
   redis.call('DEL', KEYS[1])                                    -- give it back
@@ -220,12 +263,12 @@ export const INSPECT_SCRIPT: ScriptDefinition = {
   lua: `
 local now = redis.call('TIME')                                  -- the server clock
 local nowMs = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local lease = redis.call('GET', KEYS[1])                        -- '<holder> <token>', or false
+local lease = redis.call('GET', KEYS[1])                        -- '<holder> <token>[ q]', or false
 local holder, token = '', '0'
 if lease then
   local space = string.find(lease, ' ', 1, true)                -- holder ids contain no space
   holder = string.sub(lease, 1, space - 1)
-  token = string.sub(lease, space + 1)
+  token = string.match(lease, '^%d+', space + 1)
 end
 local live = {}
 for _, id in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do    -- every queued waiter, head first
