@@ -24,7 +24,12 @@
  * Every endpoint takes `?namespace=` (one of the center's namespaces; default its own).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ConfigCenter, ConfigEntry, ConfigWriteOptions } from '../../src/config/ConfigCenter.js';
+import type {
+  ConfigCenter,
+  ConfigEntry,
+  ConfigNamespaceOption,
+  ConfigWriteOptions,
+} from '../../src/config/ConfigCenter.js';
 import type { JsonValue } from '../../src/config/jsonValue.js';
 import { InvalidOptionError, ValidationError } from '../../src/errors.js';
 import { ConfigWaits, DEFAULT_WAIT_MS, INDEX_HEADER, parseWait } from './blocking.js';
@@ -127,6 +132,17 @@ async function preconditionsOf(
   return { expectedVersion: version };
 }
 
+/** The preconditions of a write of the value of `key` (see {@link preconditionsOf}). */
+function valuePreconditions(
+  config: ConfigCenter,
+  key: string,
+  where: ConfigNamespaceOption,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<ConfigWriteOptions | undefined> {
+  return preconditionsOf(async () => (await config.get(key, where))?.version, `config key ${key}`, request, reply);
+}
+
 /**
  * The preconditions of a write of `key` in the center's default namespace (see
  * {@link preconditionsOf}); for other endpoints that write a config key (the live routes).
@@ -137,7 +153,7 @@ export function preconditions(
   request: FastifyRequest,
   reply: FastifyReply,
 ): Promise<ConfigWriteOptions | undefined> {
-  return preconditionsOf(async () => (await config.get(key))?.version, `config key ${key}`, request, reply);
+  return valuePreconditions(config, key, {}, request, reply);
 }
 
 /**
@@ -185,6 +201,24 @@ export function registerConfigRoutes(
   const schemas = new ConfigSchemas(config, config.options.store, options.onSchemaError);
   const keyParams = configKeyParams(config.options.maxKeyLength);
   const namespaceOf = (query: NamespaceQuery): string => query.namespace ?? config.options.namespace;
+  /** The key a `/v1/config.../<key>` request names, and its namespace. */
+  const addressOf = (request: { params: KeyParams; query: NamespaceQuery }): { key: string; namespace: string } => ({
+    key: request.params['*'],
+    namespace: namespaceOf(request.query),
+  });
+  /** The preconditions of a write of the schema of `key` (see {@link preconditionsOf}). */
+  const schemaPreconditions = (
+    namespace: string,
+    key: string,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<ConfigWriteOptions | undefined> =>
+    preconditionsOf(
+      async () => (await schemas.get(namespace, key))?.version,
+      `the schema of config key ${key}`,
+      request,
+      reply,
+    );
 
   /** Runs a blocking read unless no `index` was given. */
   async function blocking<T>(
@@ -234,9 +268,8 @@ export function registerConfigRoutes(
     '/v1/config/*',
     { schema: { params: keyParams, querystring: CONFIG_KEY_QUERY } },
     async (request, reply) => {
-      const key = request.params['*'];
+      const { key, namespace } = addressOf(request);
       const q = request.query;
-      const namespace = namespaceOf(q);
       const waitMs = waitOf(q, reply);
       if (waitMs === undefined) return reply;
       const after = q.index === undefined ? undefined : Number(q.index);
@@ -262,11 +295,9 @@ export function registerConfigRoutes(
       bodyLimit: config.options.maxValueBytes * 2,
     },
     async (request, reply) => {
-      const key = request.params['*'];
-      const namespace = namespaceOf(request.query);
+      const { key, namespace } = addressOf(request);
       if (namespace === config.options.namespace) options.check?.(key, request.body);
-      const live = async (): Promise<number | undefined> => (await config.get(key, { namespace }))?.version;
-      const cas = await preconditionsOf(live, `config key ${key}`, request, reply);
+      const cas = await valuePreconditions(config, key, { namespace }, request, reply);
       if (cas === undefined) return reply;
       // The schema the store holds now, whether or not this gateway's watch has seen it yet.
       await schemas.refresh(namespace, key);
@@ -280,10 +311,8 @@ export function registerConfigRoutes(
     '/v1/config/*',
     { schema: { params: keyParams, querystring: CONFIG_QUERY } },
     async (request, reply) => {
-      const key = request.params['*'];
-      const namespace = namespaceOf(request.query);
-      const live = async (): Promise<number | undefined> => (await config.get(key, { namespace }))?.version;
-      const cas = await preconditionsOf(live, `config key ${key}`, request, reply);
+      const { key, namespace } = addressOf(request);
+      const cas = await valuePreconditions(config, key, { namespace }, request, reply);
       if (cas === undefined) return reply;
       const removed = await config.delete(key, { ...cas, namespace });
       if (!removed) return fail(reply, 'ERR_NOT_FOUND', `config key ${key} has no live value`);
@@ -295,9 +324,8 @@ export function registerConfigRoutes(
     '/v1/config-history/*',
     { schema: { params: keyParams, querystring: CONFIG_HISTORY_QUERY } },
     async (request, reply) => {
-      const key = request.params['*'];
+      const { key, namespace } = addressOf(request);
       const q = request.query;
-      const namespace = namespaceOf(q);
       const limit = q.limit === undefined ? config.options.historyLimit : Number(q.limit);
       if (limit < 1 || limit > MAX_HISTORY_LIMIT) {
         return fail(
@@ -327,10 +355,8 @@ export function registerConfigRoutes(
     '/v1/config-rollback/*',
     { schema: { params: keyParams, querystring: CONFIG_QUERY, body: ROLLBACK_BODY } },
     async (request, reply) => {
-      const key = request.params['*'];
-      const namespace = namespaceOf(request.query);
-      const live = async (): Promise<number | undefined> => (await config.get(key, { namespace }))?.version;
-      const cas = await preconditionsOf(live, `config key ${key}`, request, reply);
+      const { key, namespace } = addressOf(request);
+      const cas = await valuePreconditions(config, key, { namespace }, request, reply);
       if (cas === undefined) return reply;
       const target = request.body.version;
       await schemas.refresh(namespace, key);
@@ -359,8 +385,7 @@ export function registerConfigRoutes(
     '/v1/config-schemas/*',
     { schema: { params: keyParams, querystring: CONFIG_QUERY } },
     async (request, reply) => {
-      const key = request.params['*'];
-      const namespace = namespaceOf(request.query);
+      const { key, namespace } = addressOf(request);
       const stored = await schemas.get(namespace, key);
       if (stored === undefined) return fail(reply, 'ERR_NOT_FOUND', `config key ${key} has no schema`);
       reply.header('etag', etag(stored.version)).header('cache-control', 'no-store');
@@ -372,10 +397,8 @@ export function registerConfigRoutes(
     '/v1/config-schemas/*',
     { schema: { params: keyParams, querystring: CONFIG_QUERY, body: SCHEMA_BODY }, bodyLimit: MAX_SCHEMA_BYTES },
     async (request, reply) => {
-      const key = request.params['*'];
-      const namespace = namespaceOf(request.query);
-      const live = async (): Promise<number | undefined> => (await schemas.get(namespace, key))?.version;
-      const cas = await preconditionsOf(live, `the schema of config key ${key}`, request, reply);
+      const { key, namespace } = addressOf(request);
+      const cas = await schemaPreconditions(namespace, key, request, reply);
       if (cas === undefined) return reply;
       let written: { version: number; updatedAt: number };
       try {
@@ -396,10 +419,8 @@ export function registerConfigRoutes(
     '/v1/config-schemas/*',
     { schema: { params: keyParams, querystring: CONFIG_QUERY } },
     async (request, reply) => {
-      const key = request.params['*'];
-      const namespace = namespaceOf(request.query);
-      const live = async (): Promise<number | undefined> => (await schemas.get(namespace, key))?.version;
-      const cas = await preconditionsOf(live, `the schema of config key ${key}`, request, reply);
+      const { key, namespace } = addressOf(request);
+      const cas = await schemaPreconditions(namespace, key, request, reply);
       if (cas === undefined) return reply;
       const removed = await schemas.delete(namespace, key, cas);
       if (!removed) return fail(reply, 'ERR_NOT_FOUND', `config key ${key} has no schema`);

@@ -8,10 +8,23 @@ let a: Upstream;
 let slow: Upstream;
 let gw: TestGateway;
 
+/** A promise and the function that resolves it. */
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve = (): void => {};
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+/** The slow upstream has the request; it answers once the test says so, not after some time. */
+const slowArrived = deferred();
+const slowAnswer = deferred();
+
 beforeAll(async () => {
   a = await startUpstream(echo('a'));
   slow = await startUpstream((_req, res) => {
-    setTimeout(() => res.end('slow done'), 400);
+    slowArrived.resolve();
+    void slowAnswer.promise.then(() => res.end('slow done'));
   });
   gw = await startGateway({
     routes: [
@@ -23,6 +36,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  slowAnswer.resolve();
   await gw.close();
   await Promise.all([a.close(), slow.close()]);
 });
@@ -30,7 +44,8 @@ afterAll(async () => {
 describe('gateway.apply', () => {
   it('new requests see the new routes at once; in-flight ones finish on the old', async () => {
     const inFlight = fetch(`${gw.url}/slow`).then(async (r) => [r.status, await r.text()]);
-    await new Promise((r) => setTimeout(r, 100));
+    // In flight: the upstream has it, and holds the answer until after the apply below.
+    await slowArrived.promise;
     const before = gw.gateway.routes.appliedAt;
     expect(gw.gateway.routes.origin).toEqual({ source: 'file' });
     gw.gateway.apply(
@@ -46,6 +61,7 @@ describe('gateway.apply', () => {
     const res = await fetch(`${gw.url}/new/x`);
     expect(res.status).toBe(200);
     expect(((await res.json()) as { url: string }).url).toBe('/x');
+    slowAnswer.resolve();
     expect(await inFlight).toEqual([200, 'slow done']);
     // The service that left has its balancer closed.
     expect(gw.gateway.upstreams.serviceNames).toEqual(['a']);

@@ -4,9 +4,8 @@ import { request } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { COMMANDS, FLAGS, helpText, main, version } from '../../server/cli.js';
-import { resolveGatewayConfig } from '../../server/config/GatewayConfig.js';
-import { createGateway, type Gateway } from '../../server/gateway.js';
-import { configFile, spawnGateway, startUpstream } from './helpers.js';
+import type { Gateway } from '../../server/gateway.js';
+import { configFile, createTestGateway, NO_UPSTREAM, spawnGateway, startUpstream } from './helpers.js';
 
 function io() {
   const out: string[] = [];
@@ -133,16 +132,7 @@ describe('a start cancelled by close() (a signal while the gateway starts)', () 
   ];
   for (const [when, arm] of cases) {
     it(`${when}: listen() rejects with an AbortError and no port stays open`, async () => {
-      const gw = await createGateway({
-        config: resolveGatewayConfig({
-          routes: [{ match: { prefix: '/' }, service: 'a' }],
-          services: { a: { static: ['http://127.0.0.1:1'] } },
-        }),
-        port: 0,
-        host: '127.0.0.1',
-        logLevel: false,
-        admin: { port: 0, host: '127.0.0.1' },
-      });
+      const gw = await createTestGateway(NO_UPSTREAM, { admin: { port: 0, host: '127.0.0.1' } });
       const ports: number[] = [];
       for (const server of [gw.app.server, gw.admin?.app.server]) {
         server?.once('listening', () => ports.push((server.address() as AddressInfo).port));

@@ -97,15 +97,29 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-/** Starts a gateway from a configuration value. */
-export async function startGateway(config: unknown, options: Partial<GatewayOptions> = {}): Promise<TestGateway> {
-  const gateway = await createGateway({
+/**
+ * A route table whose one service is behind a port nothing listens on (1): for tests of the
+ * admin API and of start-up, where no request is proxied.
+ */
+export const NO_UPSTREAM = {
+  routes: [{ match: { prefix: '/' }, service: 'a' }],
+  services: { a: { static: ['http://127.0.0.1:1'] } },
+} as const;
+
+/** Creates a gateway from a configuration value, on a free loopback port, without listening. */
+export function createTestGateway(config: unknown, options: Partial<GatewayOptions> = {}): Promise<Gateway> {
+  return createGateway({
     config: resolveGatewayConfig(config),
     port: 0,
     host: '127.0.0.1',
     logLevel: false,
     ...options,
   });
+}
+
+/** Starts a gateway from a configuration value. */
+export async function startGateway(config: unknown, options: Partial<GatewayOptions> = {}): Promise<TestGateway> {
+  const gateway = await createTestGateway(config, options);
   const { port } = await gateway.listen();
   return { gateway, port, url: `http://127.0.0.1:${port}`, close: () => gateway.close() };
 }

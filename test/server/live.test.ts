@@ -3,38 +3,22 @@
 // the validation refused while the running routes stay, the file back on delete, a live
 // value winning at start, and a live route change under steady load with zero failed requests.
 import { Agent, request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../server/config/ConfigError.js';
 import { resolveGatewayConfig, resolveLiveRoutes } from '../../server/config/GatewayConfig.js';
 import { DEFAULT_ROUTES_KEY } from '../../server/config/LiveRoutes.js';
 import { LIVE_ROUTES_SCHEMA } from '../../server/config/schema.js';
-import type { GatewayOptions } from '../../server/gateway.js';
 import { ConfigCenter } from '../../src/config/ConfigCenter.js';
 import { memoryStore } from '../../src/store/memory/MemoryStore.js';
 import { redisStore } from '../../src/store/redis/RedisStore.js';
 import type { Store } from '../../src/store/Store.js';
 import { deletePrefix, redisUrl, requireRedis, testPrefix } from '../helpers/redis.js';
-import {
-  echo,
-  type Reply,
-  send,
-  startGateway,
-  startUpstream,
-  type TestGateway,
-  type Upstream,
-  type UpstreamHandler,
-  until,
-} from './helpers.js';
+import { type AdminGateway, type AdminGatewayOptions, bearer, startAdminGateway } from './admin/helpers.js';
+import { echo, type Reply, send, startUpstream, type Upstream, type UpstreamHandler, until } from './helpers.js';
 
 const redisAvailable = await requireRedis('live routes on Redis');
 const TOKEN = 'live-token-0123456789abcdef';
-const auth = { authorization: `Bearer ${TOKEN}` };
-
-interface Fixture {
-  gw: TestGateway;
-  admin: number;
-}
+const auth = bearer(TOKEN);
 
 const cleanups: (() => Promise<void>)[] = [];
 afterAll(async () => {
@@ -47,12 +31,10 @@ async function upstream(name: string, handler: UpstreamHandler = echo(name)): Pr
   return up;
 }
 
-async function gatewayOn(store: Store, config: unknown, options: Partial<GatewayOptions> = {}): Promise<Fixture> {
-  const gw = await startGateway(config, { store, admin: { port: 0, host: '127.0.0.1', token: TOKEN }, ...options });
-  cleanups.push(() => gw.close());
-  const server = gw.gateway.admin?.app.server;
-  if (server === undefined) throw new Error('no admin server');
-  return { gw, admin: (server.address() as AddressInfo).port };
+async function gatewayOn(store: Store, config: unknown, options: AdminGatewayOptions = {}): Promise<AdminGateway> {
+  const f = await startAdminGateway(config, TOKEN, { store, ...options });
+  cleanups.push(() => f.gw.close());
+  return f;
 }
 
 function json(r: Reply): Record<string, unknown> {
@@ -108,7 +90,7 @@ describe('live routes through the admin API', () => {
   let a: Upstream;
   let b: Upstream;
   let store: Store;
-  let f: Fixture;
+  let f: AdminGateway;
 
   beforeAll(async () => {
     a = await upstream('a');

@@ -1,13 +1,13 @@
 // The admin API over real sockets on 127.0.0.1: auth, health, metrics, the registry over
 // HTTP with blocking queries, and every kind of bad input answered with the JSON error shape.
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INDEX_HEADER } from '../../../server/admin/AdminServer.js';
 import { REGISTRATION_BODY } from '../../../server/admin/schemas.js';
-import { type Reply, send, startGateway, startUpstream, type TestGateway, type Upstream } from '../helpers.js';
+import { type Reply, send, startUpstream, type TestGateway, type Upstream } from '../helpers.js';
+import { bearer, startAdminGateway } from './helpers.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
-const auth = { authorization: `Bearer ${TOKEN}` };
+const auth = bearer(TOKEN);
 
 let gw: TestGateway;
 let up: Upstream;
@@ -29,16 +29,13 @@ function put(path: string, body: unknown, headers: Record<string, string> = {}):
 
 beforeAll(async () => {
   up = await startUpstream((_req, res) => res.end('upstream'));
-  gw = await startGateway(
+  ({ gw, admin } = await startAdminGateway(
     {
       routes: [{ name: 'all', match: { prefix: '/' }, service: 'web' }],
       services: { web: { static: [up.url] } },
     },
-    { admin: { port: 0, host: '127.0.0.1', token: TOKEN } },
-  );
-  const server = gw.gateway.admin?.app.server;
-  if (server === undefined) throw new Error('no admin server');
-  admin = (server.address() as AddressInfo).port;
+    TOKEN,
+  ));
 });
 
 afterAll(async () => {

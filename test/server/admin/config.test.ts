@@ -3,21 +3,19 @@
 // blocking queries on a key and on a prefix (answer on change, on timeout, at close),
 // history, rollback, schemas kept in the store, namespaces, and the OpenAPI document.
 import { request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INDEX_HEADER } from '../../../server/admin/AdminServer.js';
 import { registerConfigRoutes } from '../../../server/admin/configRoutes.js';
 import { SCHEMA_NAMESPACE } from '../../../server/admin/configSchemas.js';
-import { resolveGatewayConfig } from '../../../server/config/GatewayConfig.js';
-import { createGateway } from '../../../server/gateway.js';
 import { ConfigCenter } from '../../../src/config/ConfigCenter.js';
 import { ValidationError } from '../../../src/errors.js';
 import { memoryStore } from '../../../src/store/memory/MemoryStore.js';
-import { type Reply, send, startGateway, type TestGateway, until } from '../helpers.js';
+import { NO_UPSTREAM, type Reply, send, type TestGateway, until } from '../helpers.js';
+import { bearer, createAdminGateway, startAdminGateway } from './helpers.js';
 
 const TOKEN = 'config-token-0123456789abcdef';
-const auth = { authorization: `Bearer ${TOKEN}` };
+const auth = bearer(TOKEN);
 const store = memoryStore();
 const config = new ConfigCenter({ store, namespaces: ['staging'] });
 
@@ -78,13 +76,7 @@ function pending(p: Promise<Reply>): { readonly done: boolean; readonly reply: P
 }
 
 beforeAll(async () => {
-  gw = await startGateway(
-    { routes: [{ match: { prefix: '/' }, service: 'a' }], services: { a: { static: ['http://127.0.0.1:1'] } } },
-    { store, admin: { port: 0, host: '127.0.0.1', token: TOKEN, config } },
-  );
-  const server = gw.gateway.admin?.app.server;
-  if (server === undefined) throw new Error('no admin server');
-  admin = (server.address() as AddressInfo).port;
+  ({ gw, admin } = await startAdminGateway(NO_UPSTREAM, TOKEN, { store, admin: { config } }));
 });
 
 afterAll(async () => {
@@ -573,21 +565,12 @@ describe('closing the admin API', () => {
   it('answers the blocking queries waiting on config with what they have', async () => {
     const own = memoryStore();
     const center = new ConfigCenter({ store: own });
-    const gateway = await createGateway({
-      config: resolveGatewayConfig({
-        routes: [{ match: { prefix: '/' }, service: 'a' }],
-        services: { a: { static: ['http://127.0.0.1:1'] } },
-      }),
+    const { gateway, admin: adminServer } = await createAdminGateway(NO_UPSTREAM, TOKEN, {
       store: own,
-      port: 0,
-      host: '127.0.0.1',
-      logLevel: false,
-      admin: { port: 0, token: TOKEN, config: center },
+      admin: { config: center },
     });
     try {
-      const app = gateway.admin?.app;
-      if (app === undefined) throw new Error('no admin');
-      await app.ready();
+      const { app } = adminServer;
       await center.set('k', 1);
       // The gateway's own watches (live routes) are on the same center.
       const before = center.health().watches.length;

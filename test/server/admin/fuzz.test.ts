@@ -4,8 +4,9 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdminServer } from '../../../server/admin/AdminServer.js';
-import { resolveGatewayConfig } from '../../../server/config/GatewayConfig.js';
-import { createGateway, type Gateway } from '../../../server/gateway.js';
+import type { Gateway } from '../../../server/gateway.js';
+import { NO_UPSTREAM } from '../helpers.js';
+import { createAdminGateway } from './helpers.js';
 
 const TOKEN = 'fuzz-token-0123456789abcdef';
 const authorization = `Bearer ${TOKEN}`;
@@ -13,18 +14,7 @@ let gateway: Gateway;
 let admin: AdminServer;
 
 beforeAll(async () => {
-  gateway = await createGateway({
-    config: resolveGatewayConfig({
-      routes: [{ match: { prefix: '/' }, service: 'a' }],
-      services: { a: { static: ['http://127.0.0.1:1'] } },
-    }),
-    port: 0,
-    host: '127.0.0.1',
-    logLevel: false,
-    admin: { port: 0, token: TOKEN },
-  });
-  admin = gateway.admin as AdminServer;
-  await admin.app.ready();
+  ({ gateway, admin } = await createAdminGateway(NO_UPSTREAM, TOKEN));
 });
 
 afterAll(async () => {

@@ -3,10 +3,10 @@
 // services the gateway routes to (watched) stay.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdminServer } from '../../../server/admin/AdminServer.js';
-import { resolveGatewayConfig } from '../../../server/config/GatewayConfig.js';
-import { createGateway, type Gateway } from '../../../server/gateway.js';
+import type { Gateway } from '../../../server/gateway.js';
 import { ServiceRegistry } from '../../../src/registry/ServiceRegistry.js';
 import { memoryStore } from '../../../src/store/memory/MemoryStore.js';
+import { bearer, createAdminGateway } from './helpers.js';
 
 const TOKEN = 'idle-views-token-0123456789abcdef';
 const store = memoryStore();
@@ -15,17 +15,10 @@ let gateway: Gateway;
 let admin: AdminServer;
 
 beforeAll(async () => {
-  gateway = await createGateway({
-    config: resolveGatewayConfig({ routes: [{ match: { prefix: '/' }, service: 'routed' }] }),
-    port: 0,
-    host: '127.0.0.1',
-    logLevel: false,
+  ({ gateway, admin } = await createAdminGateway({ routes: [{ match: { prefix: '/' }, service: 'routed' }] }, TOKEN, {
     store,
     registry,
-    admin: { port: 0, token: TOKEN },
-  });
-  admin = gateway.admin as AdminServer;
-  await admin.app.ready();
+  }));
 });
 
 afterAll(async () => {
@@ -39,7 +32,7 @@ describe('registry views asked for through the admin API', () => {
     for (let i = 0; i < 100; i++) {
       const r = await admin.app.inject({
         url: `/v1/services/nobody-${i}`,
-        headers: { authorization: `Bearer ${TOKEN}` },
+        headers: bearer(TOKEN),
       });
       expect(r.statusCode).toBe(404);
     }

@@ -5,8 +5,9 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdminServer } from '../../../server/admin/AdminServer.js';
-import { resolveGatewayConfig } from '../../../server/config/GatewayConfig.js';
-import { createGateway, type Gateway } from '../../../server/gateway.js';
+import type { Gateway } from '../../../server/gateway.js';
+import { NO_UPSTREAM } from '../helpers.js';
+import { createAdminGateway } from './helpers.js';
 
 const TOKEN = 'lock-fuzz-token-0123456789abcdef';
 const authorization = `Bearer ${TOKEN}`;
@@ -15,18 +16,7 @@ let admin: AdminServer;
 let unique = 0;
 
 beforeAll(async () => {
-  gateway = await createGateway({
-    config: resolveGatewayConfig({
-      routes: [{ match: { prefix: '/' }, service: 'a' }],
-      services: { a: { static: ['http://127.0.0.1:1'] } },
-    }),
-    port: 0,
-    host: '127.0.0.1',
-    logLevel: false,
-    admin: { port: 0, token: TOKEN },
-  });
-  admin = gateway.admin as AdminServer;
-  await admin.app.ready();
+  ({ gateway, admin } = await createAdminGateway(NO_UPSTREAM, TOKEN));
 });
 
 afterAll(async () => {

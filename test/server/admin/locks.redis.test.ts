@@ -2,16 +2,16 @@
 // own store and admin API: a lock taken through A's admin API blocks B's acquires, B sees its
 // token, a waiter on B gets it when A releases it, the (name, token) handle extends and
 // releases through either gateway, and fair waiters on both gateways are served in order.
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisStore } from '../../../src/store/redis/RedisStore.js';
 import type { Store } from '../../../src/store/Store.js';
 import { haveRedisServerBinary, type RedisServer, startRedisServer } from '../../helpers/redis.js';
-import { type Reply, send, startGateway, type TestGateway, until } from '../helpers.js';
+import { type Reply, send, type TestGateway, until } from '../helpers.js';
+import { bearer, startAdminGateway } from './helpers.js';
 
 const enabled = haveRedisServerBinary();
 const TOKEN = 'redis-locks-token-0123456789abcdef';
-const auth = { authorization: `Bearer ${TOKEN}` };
+const auth = bearer(TOKEN);
 
 let redis: RedisServer;
 const stores: Store[] = [];
@@ -45,14 +45,13 @@ beforeAll(async () => {
   for (let i = 0; i < 2; i++) {
     const store = redisStore(redis.url);
     stores.push(store);
-    const gw = await startGateway(
+    const { gw, admin } = await startAdminGateway(
       { routes: [{ match: { prefix: '/' }, service: 'web' }], services: { web: { static: ['http://127.0.0.1:1'] } } },
-      { store, admin: { port: 0, host: '127.0.0.1', token: TOKEN } },
+      TOKEN,
+      { store },
     );
     gateways.push(gw);
-    const server = gw.gateway.admin?.app.server;
-    if (server === undefined) throw new Error('no admin server');
-    ports.push((server.address() as AddressInfo).port);
+    ports.push(admin);
   }
   [a, b] = ports as [number, number];
 }, 60_000);

@@ -3,23 +3,14 @@
 // answered with the JSON error shape naming the field; a client that leaves while waiting;
 // waits ended by close; and the lock, registry and breaker metrics.
 import { request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACQUIRE_BODY, EXTEND_BODY, MAX_HTTP_LOCK_TTL_MS } from '../../../server/admin/schemas.js';
 import { MAX_LOCK_NAME_LENGTH } from '../../../src/lock/options.js';
-import {
-  closedPort,
-  type Reply,
-  send,
-  startGateway,
-  startUpstream,
-  type TestGateway,
-  type Upstream,
-  until,
-} from '../helpers.js';
+import { closedPort, type Reply, send, startUpstream, type TestGateway, type Upstream, until } from '../helpers.js';
+import { bearer, startAdminGateway } from './helpers.js';
 
 const TOKEN = 'locks-token-0123456789abcdef';
-const auth = { authorization: `Bearer ${TOKEN}` };
+const auth = bearer(TOKEN);
 
 let gw: TestGateway;
 let up: Upstream;
@@ -77,7 +68,7 @@ async function metric(series: string): Promise<number> {
 beforeAll(async () => {
   up = await startUpstream((_req, res) => res.end('upstream'));
   const down = await closedPort();
-  gw = await startGateway(
+  ({ gw, admin } = await startAdminGateway(
     {
       routes: [
         { name: 'down', match: { prefix: '/down' }, service: 'down', retries: { attempts: 0 } },
@@ -91,11 +82,8 @@ beforeAll(async () => {
         },
       },
     },
-    { admin: { port: 0, host: '127.0.0.1', token: TOKEN } },
-  );
-  const server = gw.gateway.admin?.app.server;
-  if (server === undefined) throw new Error('no admin server');
-  admin = (server.address() as AddressInfo).port;
+    TOKEN,
+  ));
 });
 
 afterAll(async () => {
@@ -378,11 +366,10 @@ describe('bad input', () => {
 
 describe('close', () => {
   it('ends the waits running at close with 503, and releases nothing it did not take', async () => {
-    const other = await startGateway(
+    const { gw: other, admin: otherAdmin } = await startAdminGateway(
       { routes: [{ match: { prefix: '/' }, service: 'web' }], services: { web: { static: [up.url] } } },
-      { admin: { port: 0, host: '127.0.0.1', token: TOKEN } },
+      TOKEN,
     );
-    const otherAdmin = ((other.gateway.admin?.app.server.address() as AddressInfo | null) ?? { port: 0 }).port;
     const post = (body: unknown) =>
       send(otherAdmin, '/v1/locks/c', {
         method: 'POST',

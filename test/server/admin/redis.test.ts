@@ -4,7 +4,6 @@
 // and config written through one is read through the other with the same version; a config
 // blocking query on one returns on a write through the other; a schema defined through one
 // holds on the other (its next HTTP write at once, its in-process writes once its watch has it).
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INDEX_HEADER } from '../../../server/admin/AdminServer.js';
 import { ConfigCenter } from '../../../src/config/ConfigCenter.js';
@@ -12,20 +11,12 @@ import { ValidationError } from '../../../src/errors.js';
 import { redisStore } from '../../../src/store/redis/RedisStore.js';
 import type { Store } from '../../../src/store/Store.js';
 import { haveRedisServerBinary, type RedisServer, startRedisServer } from '../../helpers/redis.js';
-import {
-  echo,
-  type Reply,
-  send,
-  startGateway,
-  startUpstream,
-  type TestGateway,
-  type Upstream,
-  until,
-} from '../helpers.js';
+import { echo, type Reply, send, startUpstream, type TestGateway, type Upstream, until } from '../helpers.js';
+import { bearer, startAdminGateway } from './helpers.js';
 
 const enabled = haveRedisServerBinary();
 const TOKEN = 'redis-token-0123456789abcdef';
-const auth = { authorization: `Bearer ${TOKEN}` };
+const auth = bearer(TOKEN);
 
 let redis: RedisServer;
 const stores: Store[] = [];
@@ -47,14 +38,13 @@ beforeAll(async () => {
     stores.push(store);
     const config = new ConfigCenter({ store });
     centers.push(config);
-    const gw = await startGateway(
+    const { gw, admin } = await startAdminGateway(
       { routes: [{ match: { prefix: '/' }, service: 'users', retries: { attempts: 0 } }] },
-      { store, admin: { port: 0, host: '127.0.0.1', token: TOKEN, config } },
+      TOKEN,
+      { store, admin: { config } },
     );
     gateways.push(gw);
-    const server = gw.gateway.admin?.app.server;
-    if (server === undefined) throw new Error('no admin server');
-    admins.push((server.address() as AddressInfo).port);
+    admins.push(admin);
   }
 }, 60_000);
 
