@@ -166,6 +166,15 @@ export {
   type MemoryStoreOptions,
   memoryStore,
 } from './store/memory/MemoryStore.js';
+export {
+  checkRateLimitTake,
+  MAX_RATE_LIMIT_CAPACITY,
+  MAX_RETRY_AFTER_MS,
+  type RateLimitOutcome,
+  type RateLimitRequest,
+  type RateLimitStorage,
+  type ResolvedRateLimitRequest,
+} from './store/RateLimitStorage.js';
 export type { RedisClient } from './store/redis/RedisContext.js';
 export {
   DEFAULT_REDIS_STORE_OPTIONS,

@@ -4,8 +4,8 @@
  * (test/store/contract.ts): `memoryStore()` (in-process, the default) and
  * `redisStore(clientOrUrl)` (standalone Redis, Sentinel or Cluster through ioredis).
  *
- * A {@link Store} is made of one part per concept (`store.locks`, later `store.registry`,
- * `store.config`) plus shared pieces every concept may use: server time, restart detection,
+ * A {@link Store} is made of one part per concept (`store.locks`, `store.registry`,
+ * `store.config`, `store.rateLimits`) plus shared pieces every concept may use: server time, restart detection,
  * a change-notification channel, and `close()`.
  *
  * ## Adding a concept (e.g. the registry) to both backends
@@ -36,6 +36,7 @@
  */
 import type { ConfigStorage } from './ConfigStorage.js';
 import type { LockStorage } from './LockStorage.js';
+import type { RateLimitStorage } from './RateLimitStorage.js';
 import type { RegistryStorage } from './RegistryStorage.js';
 
 /** Which backend a store is. */
@@ -86,6 +87,8 @@ export interface Store {
   readonly registry: RegistryStorage;
   /** Namespaced, versioned config keys with history and a per-namespace revision. */
   readonly config: ConfigStorage;
+  /** Token buckets shared by every process using the store (e.g. the gateway's rate limits). */
+  readonly rateLimits: RateLimitStorage;
   /** Publish/subscribe notifications between processes. */
   readonly changes: ChangeFeed;
   /**

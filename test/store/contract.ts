@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../src/errors.js';
 import type { AcquireRequest } from '../../src/store/LockStorage.js';
 import type { Store } from '../../src/store/Store.js';
+import { rateLimitCases } from './rateLimitContract.js';
 
 /** Makes a fresh store (its own key prefix on a shared server). */
 export type MakeStore = () => Promise<Store>;
@@ -407,6 +408,8 @@ export function run(name: string, makeStore: MakeStore): void {
       });
     });
 
+    rateLimitCases(() => store);
+
     it('close(): closed is true, calls fail with StoreUnavailableError, closing twice is harmless', async () => {
       const own = await makeStore();
       expect(own.closed).toBe(false);
@@ -416,6 +419,9 @@ export function run(name: string, makeStore: MakeStore): void {
       await expect(own.locks.acquire(req(fresh('x'), 'a'))).rejects.toBeInstanceOf(StoreUnavailableError);
       await expect(own.time()).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
       await expect(own.changes.publish('c', 'm')).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+      await expect(own.rateLimits.take('k', { capacity: 1, refillPerSec: 1 })).rejects.toBeInstanceOf(
+        StoreUnavailableError,
+      );
     });
   });
 }

@@ -11,6 +11,7 @@ import { MemoryChangeFeed } from './MemoryChangeFeed.js';
 import { MemoryConfigStorage } from './MemoryConfigStorage.js';
 import { closedError, type MemoryContext, monotonicNow } from './MemoryContext.js';
 import { MemoryLockStorage } from './MemoryLockStorage.js';
+import { MemoryRateLimitStorage } from './MemoryRateLimitStorage.js';
 import { MemoryRegistryStorage } from './MemoryRegistryStorage.js';
 
 /** Options of {@link memoryStore}. */
@@ -44,6 +45,7 @@ export class MemoryStore implements Store {
   readonly locks: MemoryLockStorage;
   readonly registry: MemoryRegistryStorage;
   readonly config: MemoryConfigStorage;
+  readonly rateLimits: MemoryRateLimitStorage;
   readonly changes: MemoryChangeFeed;
   readonly #clock: () => number;
   readonly #sweep: NodeJS.Timeout;
@@ -75,7 +77,11 @@ export class MemoryStore implements Store {
     this.locks = new MemoryLockStorage(ctx, fenceRetentionMs);
     this.registry = new MemoryRegistryStorage(ctx);
     this.config = new MemoryConfigStorage(ctx);
-    this.#sweep = setInterval(() => this.locks.sweep(), sweepIntervalMs).unref();
+    this.rateLimits = new MemoryRateLimitStorage(ctx);
+    this.#sweep = setInterval(() => {
+      this.locks.sweep();
+      this.rateLimits.sweep();
+    }, sweepIntervalMs).unref();
   }
 
   get closed(): boolean {

@@ -15,6 +15,7 @@ import { RedisChangeFeed } from './RedisChangeFeed.js';
 import { CONFIG_SCRIPTS, RedisConfigStorage } from './RedisConfigStorage.js';
 import { type RedisClient, RedisContext } from './RedisContext.js';
 import { LOCK_SCRIPTS, RedisLockStorage } from './RedisLockStorage.js';
+import { RATE_LIMIT_SCRIPTS, RedisRateLimitStorage } from './RedisRateLimitStorage.js';
 import { REGISTRY_SCRIPTS, RedisRegistryStorage } from './RedisRegistryStorage.js';
 import { RestartWatcher } from './RestartWatcher.js';
 
@@ -57,6 +58,7 @@ const SCRIPTS: Readonly<Record<string, ScriptDefinition>> = Object.freeze({
   ...LOCK_SCRIPTS,
   ...REGISTRY_SCRIPTS,
   ...CONFIG_SCRIPTS,
+  ...RATE_LIMIT_SCRIPTS,
 });
 
 /** A store in Redis. */
@@ -65,6 +67,7 @@ export class RedisStore implements Store {
   readonly locks: RedisLockStorage;
   readonly registry: RedisRegistryStorage;
   readonly config: RedisConfigStorage;
+  readonly rateLimits: RedisRateLimitStorage;
   readonly changes: RedisChangeFeed;
   /** The ioredis client (standalone, Sentinel or Cluster). */
   readonly client: RedisClient;
@@ -124,6 +127,7 @@ export class RedisStore implements Store {
     this.locks = new RedisLockStorage(this.#ctx, this.changes, fenceRetentionMs);
     this.registry = new RedisRegistryStorage(this.#ctx, this.changes);
     this.config = new RedisConfigStorage(this.#ctx, this.changes);
+    this.rateLimits = new RedisRateLimitStorage(this.#ctx);
     this.#restarts = new RestartWatcher(this.client, commandTimeoutMs);
   }
 

@@ -1,0 +1,108 @@
+/**
+ * The memory store's token buckets under an injected clock: exact waits, a reference bound
+ * checked with fast-check, and the sweep.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MemoryStore } from '../../src/store/memory/MemoryStore.js';
+
+describe('memory store rate limits (injected clock)', () => {
+  it('refills by the store clock and says exactly how long to wait', async () => {
+    let now = 1_000_000;
+    const store = new MemoryStore({ clock: () => now });
+    const limit = { capacity: 2, refillPerSec: 10 };
+    expect((await store.rateLimits.take('k', limit)).allowed).toBe(true);
+    expect((await store.rateLimits.take('k', limit)).allowed).toBe(true);
+    expect(await store.rateLimits.take('k', limit)).toEqual({ allowed: false, remaining: 0, retryAfterMs: 100 });
+    now += 40;
+    expect(await store.rateLimits.take('k', { ...limit, cost: 2 })).toEqual({
+      allowed: false,
+      remaining: 0,
+      retryAfterMs: 160,
+    });
+    now += 60;
+    expect(await store.rateLimits.take('k', limit)).toEqual({ allowed: true, remaining: 0, retryAfterMs: 0 });
+    // A clock that steps back refills nothing.
+    now -= 10_000;
+    expect((await store.rateLimits.take('k', limit)).allowed).toBe(false);
+    await store.close();
+  });
+
+  it('never allows more than capacity + refillPerSec x elapsed (reference bound)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.double({ min: 0.01, max: 1000, noNaN: true }),
+        fc.integer({ min: 1, max: 50 }),
+        fc.array(fc.record({ gap: fc.integer({ min: 0, max: 500 }), cost: fc.integer({ min: 1, max: 5 }) }), {
+          minLength: 1,
+          maxLength: 200,
+        }),
+        async (rate, capacity, steps) => {
+          let now = 0;
+          const store = new MemoryStore({ clock: () => now });
+          let taken = 0;
+          for (const { gap, cost } of steps) {
+            now += gap;
+            const o = await store.rateLimits.take('k', {
+              capacity,
+              refillPerSec: rate,
+              cost: Math.min(cost, capacity),
+            });
+            expect(o.remaining).toBeGreaterThanOrEqual(0);
+            expect(o.remaining).toBeLessThanOrEqual(capacity);
+            if (o.allowed) {
+              expect(o.retryAfterMs).toBe(0);
+              taken += Math.min(cost, capacity);
+            } else {
+              expect(o.retryAfterMs).toBeGreaterThanOrEqual(1);
+            }
+          }
+          await store.close();
+          expect(taken).toBeLessThanOrEqual(capacity + (rate * now) / 1000 + 1e-6);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('a refused take is right about its wait: the same take succeeds then, not 1 ms before', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 1000 }),
+        fc.integer({ min: 1, max: 20 }),
+        fc.integer({ min: 1, max: 20 }),
+        async (rate, capacity, costRaw) => {
+          const cost = Math.min(costRaw, capacity);
+          let now = 0;
+          const store = new MemoryStore({ clock: () => now });
+          const limit = { capacity, refillPerSec: rate, cost };
+          let o = await store.rateLimits.take('k', limit);
+          while (o.allowed) o = await store.rateLimits.take('k', limit);
+          const wait = o.retryAfterMs;
+          if (wait > 1) {
+            now += wait - 1;
+            expect((await store.rateLimits.take('k', limit)).allowed).toBe(false);
+            now += 1;
+          } else {
+            now += wait;
+          }
+          expect((await store.rateLimits.take('k', limit)).allowed).toBe(true);
+          await store.close();
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('sweeps buckets that are full again', async () => {
+    let now = 0;
+    const store = new MemoryStore({ clock: () => now });
+    for (let i = 0; i < 5; i++) await store.rateLimits.take(`k${i}`, { capacity: 2, refillPerSec: 1 });
+    await store.rateLimits.take('slow', { capacity: 2, refillPerSec: 0.001 });
+    expect(store.rateLimits.size).toBe(6);
+    now += 1_000;
+    store.rateLimits.sweep();
+    expect(store.rateLimits.size).toBe(1);
+    await store.close();
+  });
+});
