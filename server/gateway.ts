@@ -25,7 +25,6 @@ import { ConfigCenter } from '../src/config/ConfigCenter.js';
 import type { Registration } from '../src/registry/Registration.js';
 import { ServiceRegistry } from '../src/registry/ServiceRegistry.js';
 import { memoryStore } from '../src/store/memory/MemoryStore.js';
-import { RedisStore } from '../src/store/redis/RedisStore.js';
 import type { Store } from '../src/store/Store.js';
 import { type AdminOptions, AdminServer } from './admin/AdminServer.js';
 import {
@@ -48,7 +47,7 @@ import { requestIdFor } from './proxy/requestId.js';
 import { UpstreamPools } from './proxy/UpstreamPools.js';
 import { MemoryRateLimiter } from './ratelimit/MemoryRateLimiter.js';
 import type { RateLimiter } from './ratelimit/RateLimiter.js';
-import { RedisRateLimiter } from './ratelimit/RedisRateLimiter.js';
+import { StoreRateLimiter } from './ratelimit/StoreRateLimiter.js';
 import { RouteTable } from './routes/RouteTable.js';
 import { checkRequestTarget } from './routes/requestPath.js';
 import { type InstanceSource, Upstreams } from './upstreams/Upstreams.js';
@@ -198,9 +197,7 @@ export class Gateway {
     this.pools = new UpstreamPools();
     this.rateLimiter =
       options.rateLimiter ??
-      (this.store instanceof RedisStore
-        ? new RedisRateLimiter(this.store.client, this.store.prefix)
-        : new MemoryRateLimiter());
+      (this.store.kind === 'memory' ? new MemoryRateLimiter() : new StoreRateLimiter(this.store.rateLimits));
     this.#listenPort = options.port ?? config.listen.port;
     this.#listenHost = options.host ?? config.listen.host;
     const proxy = config.proxy;

@@ -4,8 +4,9 @@
  * tokens a second, and each request takes one. With no token left the request is refused
  * with 429 and `Retry-After`.
  *
- * On the memory store each gateway process keeps its own buckets; on Redis the buckets live
- * in Redis, so every gateway sharing it enforces one limit together.
+ * On the memory store each gateway process keeps its own buckets (MemoryRateLimiter, which
+ * answers synchronously); on Redis the buckets are the store's (`store.rateLimits`, through
+ * StoreRateLimiter), so every gateway sharing it enforces one limit together.
  */
 import type { ResolvedRateLimit } from '../config/GatewayConfig.js';
 
