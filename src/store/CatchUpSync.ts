@@ -2,7 +2,7 @@
  * The single-flight catch-up loop shared by the store's followers (the registry's
  * `ServiceView`, the config center's `ConfigWatcher`): one sync at a time, a request during a
  * sync runs one more after it, a snapshot on demand (`resync`), and the change notifications
- * that arrive while a sync runs held back and offered again after it. What a sync reads and
+ * that arrive while a sync runs held back and replayed, in order, after it. What a sync reads and
  * how a result or a change is applied stays with the follower (see `CatchUpTarget`).
  */
 
@@ -14,7 +14,10 @@ export interface CatchUpTarget<Result, Change> {
   failed(error: unknown): void;
   /** The read succeeded (and the loop was not closed meanwhile): apply it. */
   succeeded(result: Result): void;
-  /** A change notification, offered while no sync runs: apply it, ignore it, or call `sync()`. */
+  /**
+   * A change notification, given while no sync runs or, for those that arrived during one,
+   * right after its result was applied: apply it, ignore it (already applied), or call `sync()`.
+   */
   changed(change: Change): void;
 }
 
@@ -24,7 +27,7 @@ export class CatchUpSync<Result, Change> {
   #running: Promise<void> | undefined;
   #again = false;
   #snapshot = false;
-  /** Notifications that arrived while a sync ran, offered again after it. */
+  /** Notifications that arrived while a sync ran, replayed after it. */
   #pending: Change[] = [];
   #closed = false;
 
@@ -88,9 +91,16 @@ export class CatchUpSync<Result, Change> {
       if (this.#closed) return;
       if (snapshot) this.#snapshot = false;
       this.#target.succeeded(result);
-      const pending = this.#pending;
-      this.#pending = [];
-      for (const change of pending) this.offer(change);
+      // Replay what arrived during the read, in order, straight to the target (offer() would
+      // hold it back again, as the loop still runs). A gap among them asks for one more sync.
+      while (this.#pending.length > 0 && !this.#closed) {
+        const pending = this.#pending;
+        this.#pending = [];
+        for (const change of pending) {
+          if (this.#closed) break;
+          this.#target.changed(change);
+        }
+      }
     } while (this.#again && !this.#closed);
   }
 }

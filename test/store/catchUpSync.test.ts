@@ -65,6 +65,72 @@ describe('CatchUpSync', () => {
     expect(reads).toHaveLength(0);
   });
 
+  it('changes arriving mid-sync are held back and replayed in order right after it', async () => {
+    const { loop, reads, log } = follower();
+    const running = loop.sync();
+    await settle();
+    loop.offer(1);
+    loop.offer(2);
+    loop.offer(3);
+    expect(log).toEqual([]);
+    reads[0]?.resolve('a');
+    await running;
+    expect(log).toEqual(['synced:a', 'change:1', 'change:2', 'change:3']);
+    expect(reads).toHaveLength(1);
+    // Replayed once, not kept: the next sync replays nothing.
+    const next = loop.sync();
+    await settle();
+    reads[1]?.resolve('b');
+    await next;
+    expect(log).toEqual(['synced:a', 'change:1', 'change:2', 'change:3', 'synced:b']);
+  });
+
+  it('a replayed change that asks for a sync gets one more run; one arriving during the replay is replayed too', async () => {
+    const { loop, reads, log } = follower((change, sync) => {
+      if (change === 2) void sync.sync(); // a gap: catch up
+      if (change === 3) sync.offer(4); // a notification while the loop still runs
+    });
+    const running = loop.sync();
+    await settle();
+    loop.offer(2);
+    loop.offer(3);
+    reads[0]?.resolve('a');
+    await settle();
+    expect(log).toEqual(['synced:a', 'change:2', 'change:3', 'change:4']);
+    expect(reads).toHaveLength(2);
+    reads[1]?.resolve('b');
+    await running;
+    expect(log).toEqual(['synced:a', 'change:2', 'change:3', 'change:4', 'synced:b']);
+  });
+
+  it('a failed read keeps the held-back changes for the next successful sync', async () => {
+    const { loop, reads, log } = follower();
+    const first = loop.sync();
+    await settle();
+    loop.offer(1);
+    reads[0]?.reject('down');
+    await first;
+    expect(log).toEqual(['failed:down']);
+    const second = loop.sync();
+    await settle();
+    reads[1]?.resolve('a');
+    await second;
+    expect(log).toEqual(['failed:down', 'synced:a', 'change:1']);
+  });
+
+  it('closing during the replay stops it', async () => {
+    const { loop, reads, log } = follower((change, sync) => {
+      if (change === 1) sync.close();
+    });
+    const running = loop.sync();
+    await settle();
+    loop.offer(1);
+    loop.offer(2);
+    reads[0]?.resolve('a');
+    await running;
+    expect(log).toEqual(['synced:a', 'change:1']);
+  });
+
   it('a failing read clears the in-flight state: the next sync() starts afresh', async () => {
     const { loop, reads, log } = follower();
     const first = loop.sync();
