@@ -12,6 +12,7 @@
  * and reports them again as soon as someone writes them. A store outage never turns into a
  * configuration that vanished.
  */
+import { CatchUpSync } from '../store/CatchUpSync.js';
 import type { ConfigPosition, ConfigStorage, ConfigSync, StoredConfigChange } from '../store/ConfigStorage.js';
 import type { JsonValue } from './jsonValue.js';
 
@@ -68,13 +69,9 @@ export class ConfigWatcher {
   readonly #known = new Map<string, Known>();
   /** Keys the store lost in a restart, kept with their last values until written again. */
   readonly #lost = new Set<string>();
-  #syncing: Promise<void> | undefined;
-  #again = false;
-  #forceSnapshot = false;
-  #pending: StoredConfigChange[] = [];
+  readonly #catchUp: CatchUpSync<ConfigSync, StoredConfigChange>;
   readonly #unsubscribe: () => void;
   readonly #timer: NodeJS.Timeout;
-  #closed = false;
   readonly #ready: Promise<void>;
   #resolveReady!: () => void;
 
@@ -87,7 +84,16 @@ export class ConfigWatcher {
     this.#ready = new Promise((resolve) => {
       this.#resolveReady = resolve;
     });
-    this.#unsubscribe = host.storage.onChange(namespace, (change) => this.#onChange(change));
+    this.#catchUp = new CatchUpSync({
+      read: (snapshot) => host.storage.sync(namespace, prefix, snapshot ? undefined : this.#pos),
+      failed: (err) => host.report(this.#source, err),
+      succeeded: (result) => {
+        host.report(this.#source, undefined);
+        this.#applySync(result);
+      },
+      changed: (change) => this.#onChange(change),
+    });
+    this.#unsubscribe = host.storage.onChange(namespace, (change) => this.#catchUp.offer(change));
     this.#timer = setInterval(() => void this.sync(), host.pollIntervalMs).unref();
     void this.sync();
   }
@@ -124,27 +130,18 @@ export class ConfigWatcher {
 
   /** Syncs with the store now; failures are reported to the host, not thrown. */
   sync(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    if (this.#syncing !== undefined) {
-      this.#again = true;
-      return this.#syncing;
-    }
-    this.#syncing = this.#syncLoop().finally(() => {
-      this.#syncing = undefined;
-    });
-    return this.#syncing;
+    return this.#catchUp.sync();
   }
 
   /** Makes the next sync read a snapshot (the store restarted). */
   resync(): Promise<void> {
-    this.#forceSnapshot = true;
-    return this.sync();
+    return this.#catchUp.resync();
   }
 
   /** Stops listening and syncing. Calling it twice is harmless. */
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.#catchUp.closed) return;
+    this.#catchUp.close();
     clearInterval(this.#timer);
     this.#unsubscribe();
     this.#resolveReady();
@@ -154,33 +151,8 @@ export class ConfigWatcher {
     return `watch:${this.namespace}/${this.prefix}`;
   }
 
-  async #syncLoop(): Promise<void> {
-    do {
-      this.#again = false;
-      const force = this.#forceSnapshot;
-      let result: ConfigSync;
-      try {
-        result = await this.#host.storage.sync(this.namespace, this.prefix, force ? undefined : this.#pos);
-      } catch (err) {
-        this.#host.report(this.#source, err);
-        return;
-      }
-      if (this.#closed) return;
-      if (force) this.#forceSnapshot = false;
-      this.#host.report(this.#source, undefined);
-      this.#applySync(result);
-      const pending = this.#pending;
-      this.#pending = [];
-      for (const change of pending) this.#onChange(change);
-    } while (this.#again && !this.#closed);
-  }
-
+  /** A notification, offered while no sync runs: apply it if it is the next revision, else catch up. */
   #onChange(change: StoredConfigChange): void {
-    if (this.#closed) return;
-    if (this.#syncing !== undefined) {
-      this.#pending.push(change);
-      return;
-    }
     const pos = this.#pos;
     if (pos === undefined) return; // the first sync has not succeeded yet; the next tick runs it
     if (change.gen === pos.gen && change.rev <= pos.rev) return; // already applied

@@ -19,6 +19,7 @@
  * once: when the store was unreachable for everyone, leases ran out only because no
  * heartbeat could arrive (Eureka's self-preservation reasoning).
  */
+import { CatchUpSync } from '../store/CatchUpSync.js';
 import type {
   RegistryChangeType,
   RegistryLimits,
@@ -94,14 +95,9 @@ export class ServiceView {
   #sorted: readonly ServiceInstance[] | undefined;
   readonly #filtered = new Map<string, { from: readonly ServiceInstance[]; result: readonly ServiceInstance[] }>();
   readonly #watchers = new Set<Watcher>();
-  #syncing: Promise<void> | undefined;
-  #again = false;
-  #forceSnapshot = false;
-  /** Notifications that arrived while a sync ran, applied after it. */
-  #pending: RegistryLogEntry[] = [];
+  readonly #catchUp: CatchUpSync<RegistrySync, RegistryLogEntry>;
   readonly #unsubscribe: () => void;
   readonly #timer: NodeJS.Timeout;
-  #closed = false;
   #lastError: unknown;
   #syncedAt = 0;
   /** The last sync failed. */
@@ -120,7 +116,13 @@ export class ServiceView {
     this.#ready = new Promise((resolve) => {
       this.#resolveReady = resolve;
     });
-    this.#unsubscribe = host.storage.onChange(service, (entry) => this.#onEntry(entry));
+    this.#catchUp = new CatchUpSync({
+      read: (snapshot) => host.storage.sync(service, snapshot ? undefined : this.#pos, host.limits),
+      failed: (err) => this.#failed(err),
+      succeeded: (result) => this.#synced(result),
+      changed: (entry) => this.#onEntry(entry),
+    });
+    this.#unsubscribe = host.storage.onChange(service, (entry) => this.#catchUp.offer(entry));
     this.#timer = setInterval(() => this.#tick(), host.sweepIntervalMs).unref();
     void this.sync();
   }
@@ -204,59 +206,38 @@ export class ServiceView {
    * Resolves when done; failures are reported to the host, not thrown.
    */
   sync(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    if (this.#syncing !== undefined) {
-      this.#again = true;
-      return this.#syncing;
-    }
-    this.#syncing = this.#syncLoop().finally(() => {
-      this.#syncing = undefined;
-    });
-    return this.#syncing;
+    return this.#catchUp.sync();
   }
 
   /** Makes the next sync read a snapshot rather than trust the position (the store restarted). */
   resync(): Promise<void> {
-    this.#forceSnapshot = true;
-    return this.sync();
+    return this.#catchUp.resync();
   }
 
   /** Stops listening and syncing. */
   close(): void {
-    this.#closed = true;
+    this.#catchUp.close();
     clearInterval(this.#timer);
     this.#unsubscribe();
     this.#watchers.clear();
     this.#resolveReady();
   }
 
-  async #syncLoop(): Promise<void> {
-    do {
-      this.#again = false;
-      let result: RegistrySync;
-      const force = this.#forceSnapshot;
-      try {
-        result = await this.#host.storage.sync(this.service, force ? undefined : this.#pos, this.#host.limits);
-      } catch (err) {
-        this.#lastError = err;
-        this.#failing = true;
-        this.#host.report(this.source, err);
-        return;
-      }
-      if (this.#closed) return;
-      if (force) this.#forceSnapshot = false;
-      if (this.#failing) {
-        this.#failing = false;
-        this.#recoveredAt = Date.now();
-      }
-      this.#lastError = undefined;
-      this.#syncedAt = Date.now();
-      this.#host.report(this.source, undefined);
-      this.#applySync(result);
-      const pending = this.#pending;
-      this.#pending = [];
-      for (const entry of pending) this.#onEntry(entry);
-    } while (this.#again && !this.#closed);
+  #failed(err: unknown): void {
+    this.#lastError = err;
+    this.#failing = true;
+    this.#host.report(this.source, err);
+  }
+
+  #synced(result: RegistrySync): void {
+    if (this.#failing) {
+      this.#failing = false;
+      this.#recoveredAt = Date.now();
+    }
+    this.#lastError = undefined;
+    this.#syncedAt = Date.now();
+    this.#host.report(this.source, undefined);
+    this.#applySync(result);
   }
 
   /** The name under which this view reports store failures to its owner. */
@@ -270,12 +251,8 @@ export class ServiceView {
     void this.sync();
   }
 
+  /** A notification, offered while no sync runs: apply it if it is the next index, else catch up. */
   #onEntry(entry: RegistryLogEntry): void {
-    if (this.#closed) return;
-    if (this.#syncing !== undefined) {
-      this.#pending.push(entry);
-      return;
-    }
     const pos = this.#pos;
     if (pos === undefined) return; // the first sync is about to run
     if (entry.gen === pos.gen && entry.index <= pos.index) return; // already applied
@@ -369,7 +346,7 @@ export class ServiceView {
   }
 
   #deliverInitial(watcher: Watcher): void {
-    if (watcher.delivered || !this.#watchers.has(watcher) || this.#closed) return;
+    if (watcher.delivered || !this.#watchers.has(watcher) || this.#catchUp.closed) return;
     watcher.delivered = true;
     const change: RegistryChange = {
       type: 'snapshot',
