@@ -69,7 +69,12 @@ export class CatchUpSync<Result, Change> {
       this.#pending.push(change);
       return;
     }
-    this.#target.changed(change);
+    try {
+      this.#target.changed(change);
+    } catch (err) {
+      // As in the loop: told to the follower, never thrown into the notifier.
+      this.#target.failed(err);
+    }
   }
 
   /** Stops: no new sync starts, a running one's result is dropped, notifications are ignored. */
@@ -90,16 +95,24 @@ export class CatchUpSync<Result, Change> {
       }
       if (this.#closed) return;
       if (snapshot) this.#snapshot = false;
-      this.#target.succeeded(result);
-      // Replay what arrived during the read, in order, straight to the target (offer() would
-      // hold it back again, as the loop still runs). A gap among them asks for one more sync.
-      while (this.#pending.length > 0 && !this.#closed) {
-        const pending = this.#pending;
-        this.#pending = [];
-        for (const change of pending) {
-          if (this.#closed) break;
-          this.#target.changed(change);
+      try {
+        this.#target.succeeded(result);
+        // Replay what arrived during the read, in order, straight to the target (offer() would
+        // hold it back again, as the loop still runs). A gap among them asks for one more sync.
+        while (this.#pending.length > 0 && !this.#closed) {
+          const pending = this.#pending;
+          this.#pending = [];
+          for (const change of pending) {
+            if (this.#closed) break;
+            this.#target.changed(change);
+          }
         }
+      } catch (err) {
+        // A follower that cannot apply what it read (e.g. a corrupt stored value) is told, as
+        // for a failed read; sync() never rejects (callers `void` it). The next sync re-reads.
+        this.#pending = [];
+        this.#target.failed(err);
+        return;
       }
     } while (this.#again && !this.#closed);
   }

@@ -189,3 +189,30 @@ describe('CatchUpSync', () => {
     expect(log).toEqual([]);
   });
 });
+
+describe('CatchUpSync: a follower that throws', () => {
+  it('a throw while applying a sync result or a replayed change goes to failed(), never out of sync()', async () => {
+    const { loop, reads, log } = follower((change) => {
+      if (change === 2) throw new Error('corrupt change');
+    });
+    const run = loop.sync();
+    await settle();
+    loop.offer(1);
+    loop.offer(2);
+    loop.offer(3);
+    reads[0]?.resolve('a');
+    await expect(run).resolves.toBeUndefined();
+    // The throw stops the replay (what follows is found by the next sync) and is reported.
+    expect(log).toEqual(['synced:a', 'change:1', 'change:2', 'failed:Error: corrupt change']);
+  });
+});
+
+describe('CatchUpSync: a change that throws outside a sync', () => {
+  it('goes to failed(), not into the notifier', () => {
+    const { loop, log } = follower(() => {
+      throw new Error('corrupt change');
+    });
+    expect(() => loop.offer(7)).not.toThrow();
+    expect(log).toEqual(['change:7', 'failed:Error: corrupt change']);
+  });
+});
