@@ -34,7 +34,7 @@ import { ConfigError } from '../config/ConfigError.js';
 import type { Gateway } from '../gateway.js';
 import { breakersOf, type RegistryOp } from '../metrics/GatewayMetrics.js';
 import { requestIdFor } from '../proxy/requestId.js';
-import { awaitIndex, DEFAULT_WAIT_MS, INDEX_HEADER, parseWait } from './blocking.js';
+import { awaitIndex, DEFAULT_WAIT_MS, INDEX_HEADER, parseWait, requestSignal } from './blocking.js';
 import { type ConfigRoutes, registerConfigRoutes } from './configRoutes.js';
 import { fail } from './fail.js';
 import { LockRoutes, resultOf } from './lockRoutes.js';
@@ -371,10 +371,7 @@ export class AdminServer {
           const after = q.index === undefined ? undefined : Number(q.index);
           // Throws for a bad name (400) or a store that cannot be reached with nothing cached (503).
           await registry.instances(service);
-          const abort = new AbortController();
-          const stop = (): void => abort.abort();
-          request.raw.once('close', stop);
-          this.#closing.signal.addEventListener('abort', stop);
+          const { signal, done } = requestSignal(reply, this.#closing.signal);
           let state: Awaited<ReturnType<typeof awaitIndex>>;
           try {
             state = await awaitIndex(
@@ -382,13 +379,12 @@ export class AdminServer {
               service,
               (index) => after === undefined || index !== after,
               waitMs,
-              abort.signal,
+              signal,
             );
           } catch (err) {
             throw new StoreUnavailableError((err as Error).message);
           } finally {
-            request.raw.off('close', stop);
-            this.#closing.signal.removeEventListener('abort', stop);
+            done();
           }
           let instances = state.instances;
           if (q.healthy === 'true') instances = instances.filter((i) => i.healthy);

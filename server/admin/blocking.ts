@@ -7,6 +7,7 @@
  * the config center ({@link ConfigWaits}: a key's version, or a prefix's revision).
  */
 
+import type { FastifyReply } from 'fastify';
 import type { ConfigCenter, ConfigWatch } from '../../src/config/ConfigCenter.js';
 import type { ServiceInstance } from '../../src/registry/ServiceInstance.js';
 import type { ServiceRegistry } from '../../src/registry/ServiceRegistry.js';
@@ -235,4 +236,26 @@ export class ConfigWaits {
     shared.watch.close();
     if (this.#shared.get(key) === shared) this.#shared.delete(key);
   }
+}
+
+/**
+ * Aborts when the client goes away (reason: an Error "the client left") or the admin API
+ * closes (reason: the closing signal's); `done()` detaches the listeners.
+ */
+export function requestSignal(reply: FastifyReply, closing: AbortSignal): { signal: AbortSignal; done(): void } {
+  const abort = new AbortController();
+  // The response's `close`: the connection closed before the answer (the request's own
+  // `close` fires as soon as its body was read).
+  const clientLeft = (): void => abort.abort(new Error('the client left'));
+  const closed = (): void => abort.abort(closing.reason);
+  reply.raw.once('close', clientLeft);
+  if (closing.aborted) closed();
+  else closing.addEventListener('abort', closed, { once: true });
+  return {
+    signal: abort.signal,
+    done: () => {
+      reply.raw.off('close', clientLeft);
+      closing.removeEventListener('abort', closed);
+    },
+  };
 }

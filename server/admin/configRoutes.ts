@@ -32,7 +32,7 @@ import type {
 } from '../../src/config/ConfigCenter.js';
 import type { JsonValue } from '../../src/config/jsonValue.js';
 import { InvalidOptionError, ValidationError } from '../../src/errors.js';
-import { ConfigWaits, DEFAULT_WAIT_MS, INDEX_HEADER, parseWait } from './blocking.js';
+import { ConfigWaits, DEFAULT_WAIT_MS, INDEX_HEADER, parseWait, requestSignal } from './blocking.js';
 import { ConfigSchemas, MAX_SCHEMA_BYTES } from './configSchemas.js';
 import { fail } from './fail.js';
 import {
@@ -166,24 +166,6 @@ function waitOf(query: BlockingQuery, reply: FastifyReply): number | undefined {
   const ms = parseWait(query.wait);
   if (ms === undefined) fail(reply, 'ERR_INVALID', 'querystring.wait must be at most 10m', 'querystring.wait');
   return ms;
-}
-
-/** Aborts when the client goes away or the admin API closes; `done()` detaches the listeners. */
-function requestSignal(reply: FastifyReply, closing: AbortSignal): { signal: AbortSignal; done(): void } {
-  const abort = new AbortController();
-  const stop = (): void => abort.abort();
-  // The response's `close`: the connection closed before the answer (the request's own
-  // `close` fires as soon as its body was read).
-  reply.raw.once('close', stop);
-  closing.addEventListener('abort', stop);
-  if (closing.aborted) abort.abort();
-  return {
-    signal: abort.signal,
-    done: () => {
-      reply.raw.off('close', stop);
-      closing.removeEventListener('abort', stop);
-    },
-  };
 }
 
 function entryJson(namespace: string, e: ConfigEntry): Record<string, unknown> {

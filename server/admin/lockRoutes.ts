@@ -41,6 +41,7 @@ import { LockManager } from '../../src/lock/LockManager.js';
 import { MAX_LOCK_NAME_LENGTH } from '../../src/lock/options.js';
 import type { LockBackend } from '../../src/store/Store.js';
 import type { GatewayMetrics, LockOp, OpResult } from '../metrics/GatewayMetrics.js';
+import { requestSignal } from './blocking.js';
 import { fail } from './fail.js';
 import {
   ACQUIRE_BODY,
@@ -201,12 +202,7 @@ export class LockRoutes {
     const { ttlMs, waitMs = 0, fair = false } = body;
     // The wait stops when the client leaves (its response closes before it was sent) or the
     // admin API closes.
-    const stop = new AbortController();
-    const clientLeft = (): void => stop.abort(new Error('the client left'));
-    const closing = (): void => stop.abort(this.#closing.signal.reason);
-    reply.raw.once('close', clientLeft);
-    if (this.#closing.signal.aborted) closing();
-    else this.#closing.signal.addEventListener('abort', closing, { once: true });
+    const stop = requestSignal(reply, this.#closing.signal);
     let lock: Lock;
     this.#waiting++;
     try {
@@ -221,8 +217,7 @@ export class LockRoutes {
       return fail(reply, 'ERR_LOCK_TIMEOUT', err.message);
     } finally {
       this.#waiting--;
-      reply.raw.off('close', clientLeft);
-      this.#closing.signal.removeEventListener('abort', closing);
+      stop.done();
     }
     if (stop.signal.aborted || reply.raw.destroyed) {
       // Granted after the client left (or while the admin API closes): nobody will use it.

@@ -1,9 +1,10 @@
 // The admin API over real sockets on 127.0.0.1: auth, health, metrics, the registry over
 // HTTP with blocking queries, and every kind of bad input answered with the JSON error shape.
+import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INDEX_HEADER } from '../../../server/admin/AdminServer.js';
 import { REGISTRATION_BODY } from '../../../server/admin/schemas.js';
-import { type Reply, send, startUpstream, type TestGateway, type Upstream } from '../helpers.js';
+import { type Reply, send, startUpstream, type TestGateway, type Upstream, until } from '../helpers.js';
 import { bearer, startAdminGateway } from './helpers.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
@@ -233,6 +234,24 @@ describe('blocking queries', () => {
     const timedOut = await send(admin, `/v1/services/blk?index=${now}&wait=200ms`, { headers: auth });
     expect(timedOut.status).toBe(200);
     expect(Number(timedOut.headers[INDEX_HEADER])).toBe(now);
+  });
+
+  it('a query whose client goes away stops waiting and releases its watch', async () => {
+    const first = await put('/v1/services/blkleft/instances/a', { address: 'http://127.0.0.1:5001', ttlMs: 60_000 });
+    const index = Number(json(first).index);
+    const watchers = () => gw.gateway.registry.health().services.find((s) => s.service === 'blkleft')?.watchers ?? 0;
+    const before = watchers();
+    const req = httpRequest({
+      host: '127.0.0.1',
+      port: admin,
+      path: `/v1/services/blkleft?index=${index}&wait=5m`,
+      headers: auth,
+    });
+    req.on('error', () => undefined);
+    req.end();
+    await until(() => watchers() === before + 1, 10_000, 'the query to wait');
+    req.destroy();
+    await until(() => watchers() === before, 10_000, 'the watch to close');
   });
 
   it('refuses bad index and wait values, naming the field', async () => {
