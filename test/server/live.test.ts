@@ -12,7 +12,14 @@ import { ConfigCenter } from '../../src/config/ConfigCenter.js';
 import { memoryStore } from '../../src/store/memory/MemoryStore.js';
 import { redisStore } from '../../src/store/redis/RedisStore.js';
 import type { Store } from '../../src/store/Store.js';
-import { deletePrefix, redisUrl, requireRedis, testPrefix } from '../helpers/redis.js';
+import {
+  deletePrefix,
+  haveRedisServerBinary,
+  redisUrl,
+  requireRedis,
+  startRedisServer,
+  testPrefix,
+} from '../helpers/redis.js';
 import { type AdminGateway, type AdminGatewayOptions, bearer, startAdminGateway } from './admin/helpers.js';
 import { echo, type Reply, send, startUpstream, type Upstream, type UpstreamHandler, until } from './helpers.js';
 
@@ -492,5 +499,37 @@ describe.skipIf(!redisAvailable)('two gateways on one Redis', () => {
       expect(json(await getRoutes(g.admin))).toMatchObject({ source: 'file', version: null });
       expect(await upstreamOf(g.gw.port, '/home')).toBe('home');
     }
+  }, 60_000);
+});
+
+describe.skipIf(!haveRedisServerBinary())('a store away at start', () => {
+  it('starts on the file routes after the wait, then applies the key once the store answers', async () => {
+    const server = await startRedisServer();
+    cleanups.push(() => server.stop());
+    await server.stop();
+    const a = await upstream('file-a');
+    const b = await upstream('live-b');
+    const prefix = testPrefix('live-away');
+    const store = redisStore(server.url, { prefix });
+    cleanups.push(() => store.close());
+    const { gw, admin } = await gatewayOn(store, {
+      routes: [{ name: 'x', match: { prefix: '/x' }, service: 'a' }],
+      services: { a: { static: [a.url] } },
+    });
+    // Started (after at most 5 s) on the file's routes, while the store is away.
+    expect(gw.gateway.routes.origin).toMatchObject({ source: 'file' });
+    expect(await upstreamOf(gw.port, '/x/1')).toBe('file-a');
+
+    await server.start();
+    const writer = redisStore(server.url, { prefix });
+    cleanups.push(() => writer.close());
+    const center = new ConfigCenter({ store: writer });
+    cleanups.push(() => center.close());
+    await center.set(DEFAULT_ROUTES_KEY, {
+      routes: [{ name: 'x', match: { prefix: '/x' }, service: 'b' }],
+      services: { b: { static: [b.url] } },
+    });
+    await until(async () => (await upstreamOf(gw.port, '/x/1')) === 'live-b', 20_000, 'the live value to apply');
+    expect(json(await getRoutes(admin))).toMatchObject({ source: 'config', version: 1 });
   }, 60_000);
 });
