@@ -29,9 +29,8 @@
  *
  * Writes bench/results/lock.json and prints markdown tables.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 // @ts-expect-error redlock 5.0.0-beta.2's package.json "exports" has no "types" entry, so NodeNext finds none.
 import RedlockModule from 'redlock';
@@ -39,6 +38,7 @@ import { LockManager } from '../src/lock/LockManager.js';
 import { entityKey } from '../src/store/keys.js';
 import { ACQUIRE_SCRIPT, RELEASE_SCRIPT } from '../src/store/redis/lockScripts.js';
 import { redisStore } from '../src/store/redis/RedisStore.js';
+import { haveRedisServerBinary, startRedisServer } from '../test/helpers/redis.js';
 import { interleave, machine, table, writeResults } from './harness.js';
 
 /** The part of redlock 5's API used here (its own types: node_modules/redlock/dist/index.d.ts). */
@@ -184,28 +184,12 @@ await shared.close();
 
 /** Redis-side cost per pair on a private redis-server (see the module comment), or undefined. */
 async function redisSide(): Promise<Record<string, { serverCpuUs: number; inCommandsUs: number }> | undefined> {
-  if (process.platform !== 'linux') return undefined;
-  const port = await freePort();
-  const server = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    {
-      stdio: 'ignore',
-    },
-  );
-  const started = await new Promise<boolean>((resolve) => {
-    server.once('spawn', () => resolve(true));
-    server.once('error', () => resolve(false));
-  });
-  if (!started || server.pid === undefined) return undefined;
+  if (process.platform !== 'linux' || !haveRedisServerBinary()) return undefined;
+  const server = await startRedisServer();
   const pid = server.pid;
   try {
-    const url = `redis://127.0.0.1:${port}`;
+    const url = server.url;
     const admin = connect(url);
-    for (let i = 0; i < 100; i++) {
-      if ((await admin.ping().catch(() => '')) === 'PONG') break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
     const tick = 1e6 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()); // µs per clock tick
     const serverCpu = () => {
       const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -228,7 +212,7 @@ async function redisSide(): Promise<Record<string, { serverCpuUs: number; inComm
       own.tasks.map(([name]) => [name, { serverCpuUs: cpuUs[name]!, inCommandsUs: commandUs[name]! }]),
     );
   } finally {
-    process.kill(pid, 'SIGKILL');
+    await server.stop();
   }
 }
 const redisCost = await redisSide();
@@ -435,17 +419,4 @@ function median(values: number[]): number {
 function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
-/** A TCP port free on 127.0.0.1 right now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
 }
