@@ -8,9 +8,9 @@
  * 1. Uncontended acquire + release, one after another on one connection each:
  *    - ringway: `LockManager.acquire` + `lock.release` over `redisStore`;
  *    - redlock 5.0.0-beta.2 with one client: `redlock.acquire` + `lock.release`;
- *    - floor: ringway's own acquire and release scripts sent with raw ioredis `evalsha`, the
- *      same arguments, no library code around them: the same two round trips, the least
- *      they can cost;
+ *    - floor: the two scripts ringway sends for an uncontended plain pair (PLAIN_ACQUIRE and
+ *      PLAIN_RELEASE, lockScripts.ts) with raw ioredis `evalsha`, the same arguments, no
+ *      library code around them: the same two round trips, the least they can cost;
  *    - redlock's scripts, raw: what redlock sends (its own two scripts, by `evalsha`) without
  *      redlock's code: the difference to the floor is what fencing tokens and the fair queue
  *      cost in the scripts.
@@ -34,12 +34,15 @@ import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 // @ts-expect-error redlock 5.0.0-beta.2's package.json "exports" has no "types" entry, so NodeNext finds none.
 import RedlockModule from 'redlock';
-import { LockManager } from '../src/lock/LockManager.js';
 import { entityKey } from '../src/store/keys.js';
-import { ACQUIRE_SCRIPT, RELEASE_SCRIPT } from '../src/store/redis/lockScripts.js';
-import { redisStore } from '../src/store/redis/RedisStore.js';
+import { PLAIN_ACQUIRE_SCRIPT, PLAIN_RELEASE_SCRIPT } from '../src/store/redis/lockScripts.js';
 import { haveRedisServerBinary, startRedisServer } from '../test/helpers/redis.js';
 import { interleave, machine, table, writeResults } from './harness.js';
+import { loadRingway } from './ringway.js';
+
+// ringway as users run it: the build, when fresh (see ringway.ts).
+const { ringway, from: ringwayFrom } = await loadRingway();
+const { LockManager, redisStore } = ringway;
 
 /** The part of redlock 5's API used here (its own types: node_modules/redlock/dist/index.d.ts). */
 interface RedlockLike {
@@ -82,11 +85,11 @@ async function pairs(url: string): Promise<{ tasks: [string, () => Promise<void>
   const redlockClient = connect(url);
   const redlock = new Redlock([redlockClient], { retryCount: 0 });
   const floorClient = connect(url);
-  const acquireSha = String(await floorClient.script('LOAD', ACQUIRE_SCRIPT.lua));
-  const releaseSha = String(await floorClient.script('LOAD', RELEASE_SCRIPT.lua));
+  const acquireSha = String(await floorClient.script('LOAD', PLAIN_ACQUIRE_SCRIPT.lua));
+  const releaseSha = String(await floorClient.script('LOAD', PLAIN_RELEASE_SCRIPT.lua));
   const lease = entityKey(PREFIX, 'lock', 'floor');
-  const floorKeys = [lease, `${lease}:fence`, `${lease}:q`, `${lease}:qt`, `${lease}:qttl`];
-  const channel = `${PREFIX}lock:released`;
+  const fence = `${lease}:fence`;
+  await floorClient.set(fence, '1', 'PX', 86_400_000); // a live counter: the plain scripts' common case
   const rawClient = connect(url);
   const { acquireScript, releaseScript } = redlock.scripts;
   await rawClient.script('LOAD', acquireScript.value);
@@ -112,9 +115,9 @@ async function pairs(url: string): Promise<{ tasks: [string, () => Promise<void>
       FLOOR,
       async () => {
         const holder = `floor.${++seq}`; // shaped like a LockManager holder id
-        const token = await floorClient.evalsha(acquireSha, 5, ...floorKeys, holder, TTL, '0', 2_000, 86_400_000);
+        const token = await floorClient.evalsha(acquireSha, 2, lease, fence, holder, TTL, 86_400_000);
         if (Number(token) <= 0) throw new Error('floor: not acquired');
-        await floorClient.evalsha(releaseSha, 5, ...floorKeys, holder, channel, 'floor', 86_400_000);
+        if ((await floorClient.evalsha(releaseSha, 1, lease, holder)) !== 1) throw new Error('floor: not released');
       },
     ],
     [
@@ -388,9 +391,12 @@ for (const c of contention)
 console.log('\nRatios:');
 for (const [k, v] of Object.entries(ratios)) console.log(`  ${k}: ${v.toFixed(2)}`);
 
+console.log(`\nringway ran from ${ringwayFrom}`);
+
 writeResults('lock', {
   machine: machine(),
   redis: URL,
+  ringway: ringwayFrom,
   pairsPerSample: PAIRS,
   uncontended,
   cpuMicrosPerPair: cpu,

@@ -44,6 +44,8 @@ export class Lock {
   /** Unique id of this acquisition in the store. */
   readonly holder: string;
   readonly #owner: LockOwner;
+  /** Taken in fair mode (waiters likely queue behind it): a hint for the store's release. */
+  readonly #fair: boolean;
   #ttlMs: number;
   /** Monotonic time until which the lease is trusted. */
   #validUntil: number;
@@ -57,7 +59,7 @@ export class Lock {
 
   /**
    * @internal Created by LockManager. The lease is trusted for `leaseMs` (less the drift
-   * allowance) from `sentAt`, a moment before the store granted it.
+   * allowance) from `sentAt`, a moment before the store granted it. `fair`: taken in fair mode.
    */
   constructor(
     owner: LockOwner,
@@ -66,9 +68,11 @@ export class Lock {
     token: number,
     ttlMs: number,
     sentAt: number,
-    leaseMs: number = ttlMs,
+    leaseMs: number,
+    fair: boolean,
   ) {
     this.#owner = owner;
+    this.#fair = fair;
     this.name = name;
     this.holder = holder;
     this.token = token;
@@ -155,7 +159,7 @@ export class Lock {
     this.#state = 'released';
     if (this.#expiryTimer !== undefined) this.#disarm();
     this.#unlink();
-    return this.#owner.backend.locks.release(this.name, this.holder);
+    return this.#owner.backend.locks.release(this.name, this.holder, this.#fair);
   }
 
   /** @internal Marks the lock lost (by the manager or an extend) and aborts its signal. */

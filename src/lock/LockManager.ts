@@ -261,7 +261,7 @@ export class LockManager {
    */
   #handedOver(request: AcquireRequest, waiter: Waiter): Promise<Lock | undefined> {
     const { resource, holder, ttlMs } = request;
-    const lock = new Lock(this.#owner, resource, holder, waiter.token, ttlMs, waiter.refusedAt);
+    const lock = new Lock(this.#owner, resource, holder, waiter.token, ttlMs, waiter.refusedAt, ttlMs, true);
     waiter.token = 0;
     return this.#confirmed(lock, ttlMs);
   }
@@ -285,8 +285,8 @@ export class LockManager {
 
   /** A Lock for a granted attempt sent at `sentAt` (a grant made earlier says what is left). */
   #grant(request: AcquireRequest, outcome: { token: number; remainingMs?: number }, sentAt: number): Lock {
-    const { resource, holder, ttlMs } = request;
-    return new Lock(this.#owner, resource, holder, outcome.token, ttlMs, sentAt, outcome.remainingMs ?? ttlMs);
+    const { resource, holder, ttlMs, fair } = request;
+    return new Lock(this.#owner, resource, holder, outcome.token, ttlMs, sentAt, outcome.remainingMs ?? ttlMs, fair);
   }
 
   /**
@@ -296,7 +296,7 @@ export class LockManager {
    */
   #unavailable(err: unknown, request: AcquireRequest): StoreUnavailableError {
     if (!(err instanceof StoreUnavailableError)) throw err;
-    this.backend.locks.release(request.resource, request.holder).catch(() => {});
+    this.backend.locks.release(request.resource, request.holder, request.fair).catch(() => {});
     return err;
   }
 

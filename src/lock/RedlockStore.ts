@@ -159,8 +159,8 @@ export class RedlockLockStorage implements LockStorage {
     return results.filter((r) => r.ok && r.value).length >= this.#quorum;
   }
 
-  async release(resource: string, holder: string): Promise<boolean> {
-    const results = await fanOut(this.#members, (m) => m.locks.release(resource, holder));
+  async release(resource: string, holder: string, fair?: boolean): Promise<boolean> {
+    const results = await fanOut(this.#members, (m) => m.locks.release(resource, holder, fair));
     if (results.some((r) => r.ok && r.value)) return true;
     const bug = unexpected(results);
     if (bug !== undefined) throw bug;

@@ -171,10 +171,12 @@ export interface LockStorage {
   raiseToken(resource: string, holder: string, token: number): Promise<boolean>;
   /**
    * Frees the resource if `holder` holds it; resolves false otherwise (harmless).
-   * Notifies waiters through {@link LockStorage.onReleased}.
+   * Notifies waiters through {@link LockStorage.onReleased}. `fair` says the lock was taken
+   * in fair mode, so waiters likely queue behind it: a hint a backend may use to pick the
+   * path that hands over at once (Redis); it never changes the outcome.
    * @throws {StoreUnavailableError}
    */
-  release(resource: string, holder: string): Promise<boolean>;
+  release(resource: string, holder: string, fair?: boolean): Promise<boolean>;
   /**
    * Removes a waiter from the fair queue (it gave up). Harmless when absent.
    * @throws {StoreUnavailableError}

@@ -19,6 +19,8 @@ import {
   EXTEND_SCRIPT,
   INSPECT_SCRIPT,
   LEAVE_QUEUE_SCRIPT,
+  PLAIN_ACQUIRE_SCRIPT,
+  PLAIN_RELEASE_SCRIPT,
   RAISE_TOKEN_SCRIPT,
   RELEASE_SCRIPT,
   type ScriptDefinition,
@@ -36,9 +38,16 @@ export const LOCK_SCRIPTS: Readonly<Record<string, ScriptDefinition>> = Object.f
   ringwayLockInspect: INSPECT_SCRIPT,
 });
 
-/** The two scripts of an uncontended pair, sent by SHA-1 without ioredis' script wrapper. */
+/** The scripts of the acquire/release path, sent by SHA-1 without ioredis' script wrapper. */
 const ACQUIRE = loadedScript(ACQUIRE_SCRIPT);
 const RELEASE = loadedScript(RELEASE_SCRIPT);
+const PLAIN_ACQUIRE = loadedScript(PLAIN_ACQUIRE_SCRIPT);
+const PLAIN_RELEASE = loadedScript(PLAIN_RELEASE_SCRIPT);
+
+/** PLAIN_ACQUIRE's answer when the full ACQUIRE must decide. */
+const FULL_PATH = 0;
+/** PLAIN_RELEASE's answer when the lease is marked and the full RELEASE must hand it over. */
+const MARKED = 2;
 
 /** The script's refusal code: -1 (free, not our turn) or -1 - remaining lease. */
 function retryAfter(code: number): number {
@@ -88,6 +97,23 @@ export class RedisLockStorage implements LockStorage {
   }
 
   acquire(request: AcquireRequest): Promise<AcquireOutcome> {
+    if (request.fair) return this.#acquireFull(request);
+    // Plain: the short script first (see lockScripts.ts); a queue may wait only when it says so.
+    const keys = this.#keys(request.resource);
+    // The map may answer with the full attempt's promise, which the result then follows: no
+    // extra promise on the common path.
+    return this.#ctx.evalMapped(
+      (reply) => (reply === FULL_PATH ? this.#acquireFull(request) : toOutcome(reply)),
+      PLAIN_ACQUIRE,
+      keys.lease,
+      keys.fence,
+      request.holder,
+      request.ttlMs,
+      this.#fenceRetentionMs,
+    ) as Promise<AcquireOutcome>;
+  }
+
+  #acquireFull(request: AcquireRequest): Promise<AcquireOutcome> {
     const keys = this.#keys(request.resource);
     return this.#ctx.evalMapped(
       toOutcome,
@@ -122,7 +148,19 @@ export class RedisLockStorage implements LockStorage {
     return reply === 1;
   }
 
-  release(resource: string, holder: string): Promise<boolean> {
+  release(resource: string, holder: string, fair = false): Promise<boolean> {
+    if (fair) return this.#releaseFull(resource, holder);
+    // A plain lock's lease is mostly unmarked: the short script, and the full one only when a
+    // fair waiter queued behind it.
+    return this.#ctx.evalMapped(
+      (reply) => (reply === MARKED ? this.#releaseFull(resource, holder) : reply === 1),
+      PLAIN_RELEASE,
+      this.#keys(resource).lease,
+      holder,
+    ) as Promise<boolean>;
+  }
+
+  #releaseFull(resource: string, holder: string): Promise<boolean> {
     const keys = this.#keys(resource);
     return this.#ctx.evalMapped(
       isOne,

