@@ -1,9 +1,9 @@
 /**
  * One proxied request, from the first try to the last byte: pick an instance (the route's
- * balancer), stream the request to it over the origin's undici pool, stream the answer back,
+ * balancer), stream the request to it over the origin's pool (Http1Pool), stream the answer back,
  * and, when a try fails in a way the route retries, try again on another instance.
  *
- * Tries go through undici's `dispatch` with a handler of its own per try (the raw handler
+ * Tries go through the pool's `dispatch` with a handler of its own per try (raw handler
  * callbacks: no parsing of headers into objects, no web streams), so that a try the proxy
  * gave up on (timed out, retried, client gone) can be told apart from the live one and its
  * late callbacks ignored.
@@ -22,7 +22,6 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Dispatcher } from 'undici';
 import type { Balancer } from '../../src/balancer/Balancer.js';
 import type { Lease } from '../../src/balancer/Lease.js';
 import type { RetryBudget } from '../../src/balancer/RetryBudget.js';
@@ -31,6 +30,7 @@ import { IDEMPOTENT_METHODS, type ResolvedProxyOptions, type ResolvedRoute } fro
 import { type GatewayErrorCode, sendError } from '../errors.js';
 import type { FailureReason, GatewayMetrics, RouteStats } from '../metrics/GatewayMetrics.js';
 import type { DeadlineQueue, Timed } from './DeadlineQueue.js';
+import type { Http1Handler } from './Http1Pool.js';
 import { forwardResponseHeaders } from './headers.js';
 import type { RequestBody } from './RequestBody.js';
 import type { PoolSettings, UpstreamPools } from './UpstreamPools.js';
@@ -75,8 +75,8 @@ const SENT = 1;
 const RESPONDING = 2;
 const OVER = 3;
 
-/** One try: an undici dispatch handler that reports to its request while it is the live try. */
-export class Try implements Dispatcher.DispatchHandler, Timed {
+/** One try: a dispatch handler that reports to its request while it is the live try. */
+export class Try implements Http1Handler, Timed {
   readonly request: ProxyRequest;
   readonly lease: Lease;
   readonly retry: boolean;
@@ -117,10 +117,8 @@ export class Try implements Dispatcher.DispatchHandler, Timed {
     this.state = SENT;
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+  onHeaders(statusCode: number, rawHeaders: string[], resume: () => void): boolean {
     if (this.abandoned) return true;
-    // 1xx answers are the connection's business (undici handles 100 Continue); wait for the final one.
-    if (statusCode < 200) return true;
     return this.request.onHeaders(this, statusCode, rawHeaders, resume);
   }
 
@@ -269,11 +267,10 @@ export class ProxyRequest {
     target.pool.dispatch(
       {
         path: target.basePath === '' ? this.path : target.basePath + this.path,
-        method: this.method as Dispatcher.HttpMethod,
+        method: this.method,
         headers: this.headers,
-        body: this.body === undefined ? null : (this.body.stream() as unknown as Dispatcher.DispatchOptions['body']),
+        body: this.body === undefined ? null : this.body.stream(),
         bodyTimeout: rt.route.timeoutMs,
-        headersTimeout: 0,
       },
       t,
     );
@@ -331,7 +328,7 @@ export class ProxyRequest {
     this.#try();
   }
 
-  onHeaders(t: Try, status: number, raw: Buffer[], resume: () => void): boolean {
+  onHeaders(t: Try, status: number, raw: string[], resume: () => void): boolean {
     const now = performance.now();
     t.latencyMs = now - t.startedAt;
     this.#stopTimer(t);
@@ -376,7 +373,7 @@ export class ProxyRequest {
       return true;
     }
     if (res.write(chunk)) return true;
-    // Backpressure: the client reads slower than the upstream sends; undici pauses the socket.
+    // Backpressure: the client reads slower than the upstream sends; the pool pauses the socket.
     res.once('drain', t.resume as () => void);
     return false;
   }

@@ -1,13 +1,13 @@
 /**
- * One keep-alive undici `Pool` per upstream origin, shared by every route and service that
+ * One keep-alive {@link Http1Pool} per upstream origin, shared by every route and service that
  * sends to it, created on first use and closed gracefully (in-flight requests finish) when no
  * endpoint uses the origin any more.
  */
-import { Pool } from 'undici';
+import { Http1Pool } from './Http1Pool.js';
 
 /** Where a request for one endpoint goes: its origin's pool and the address's base path. */
 export interface UpstreamTarget {
-  readonly pool: Pool;
+  readonly pool: Http1Pool;
   /** Path of the endpoint's address ('' for `http://host:port`), prepended to every request path. */
   readonly basePath: string;
   /** `scheme://host:port`. */
@@ -25,7 +25,7 @@ export interface PoolSettings {
 /** The pools of a gateway. */
 export class UpstreamPools {
   readonly #byAddress = new Map<string, UpstreamTarget>();
-  readonly #pools = new Map<string, Pool>();
+  readonly #pools = new Map<string, Http1Pool>();
   #closed = false;
 
   /** The target for an endpoint address; its pool is created with `settings` on first use. */
@@ -36,17 +36,11 @@ export class UpstreamPools {
     const origin = url.origin;
     let pool = this.#pools.get(origin);
     if (pool === undefined) {
-      pool = new Pool(origin, {
+      pool = new Http1Pool(origin, {
         connections: settings.connections,
-        pipelining: 1,
-        connectTimeout: settings.connectTimeoutMs,
-        // The proxy times tries itself (per try, to response headers); streaming bodies keep
-        // the idle limit given with each request.
-        headersTimeout: 0,
-        keepAliveTimeout: 4_000,
+        connectTimeoutMs: settings.connectTimeoutMs,
+        keepAliveTimeoutMs: 4_000,
       });
-      // Connection errors reach the request that hit them; the pool's own event needs a listener.
-      pool.on('connectionError', () => {});
       this.#pools.set(origin, pool);
     }
     const basePath = url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '');

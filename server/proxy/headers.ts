@@ -1,5 +1,5 @@
 /**
- * Header rewriting both ways, on Node's and undici's flat `[name, value, name, value...]`
+ * Header rewriting both ways, on Node's and the upstream pool's flat `[name, value, ...]`
  * arrays, so that names keep their case and repeated headers (`Set-Cookie`) their order.
  *
  * Hop-by-hop headers belong to one connection and are never forwarded (RFC 9110 section
@@ -7,7 +7,7 @@
  * and current specifications call hop-by-hop (`Keep-Alive`, `Proxy-Connection`, `TE`,
  * `Trailer`, `Transfer-Encoding`, `Upgrade`, `Proxy-Authenticate`, `Proxy-Authorization`,
  * `HTTP2-Settings`). Framing is the gateway's own on each connection: Node frames the
- * response to the client, undici the request to the upstream.
+ * response to the client, Http1Pool the request to the upstream.
  */
 
 /** Headers never forwarded in either direction (lower case). */
@@ -54,7 +54,7 @@ export interface ForwardContext {
   readonly requestId: string;
   /** The request id header name, lower case. */
   readonly requestIdHeader: string;
-  /** Keep the client's `Host` (else undici sends the upstream's). */
+  /** Keep the client's `Host` (else the pool sends the upstream's). */
   readonly preserveHost: boolean;
   /** Append to an incoming `X-Forwarded-For` (else replace it). */
   readonly appendForwardedFor: boolean;
@@ -149,12 +149,12 @@ export interface ResponseFacts {
 }
 
 /**
- * The headers to send back to the client from undici's raw response headers: hop-by-hop
+ * The headers to send back to the client from the upstream's raw response headers: hop-by-hop
  * ones and those `Connection` names removed, the upstream's request id header replaced by
  * the gateway's, `Via` added when configured.
  */
 export function forwardResponseHeaders(
-  raw: readonly Buffer[],
+  raw: readonly string[],
   requestIdHeader: string,
   requestId: string,
   via: string | undefined,
@@ -165,14 +165,14 @@ export function forwardResponseHeaders(
   let upstreamVia = '';
   const idLength = requestIdHeader.length;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as Buffer).toString('latin1');
+    const name = raw[i] as string;
     const n = name.length;
     // Only a name as long as one the proxy looks at is lower-cased and compared; a dropped
     // header's value is never turned into a string.
     if (n === idLength || (n < WATCHED_LENGTHS.length && WATCHED_LENGTHS[n] === 1)) {
       const lower = name.toLowerCase();
       if (lower === 'connection') {
-        const value = (raw[i + 1] as Buffer).toString('latin1');
+        const value = raw[i + 1] as string;
         if (PLAIN_CONNECTION.test(value)) continue;
         if (named === undefined) named = [value];
         else named.push(value);
@@ -180,18 +180,18 @@ export function forwardResponseHeaders(
       }
       if (HOP_BY_HOP.has(lower) || lower === requestIdHeader) continue;
       if (lower === 'content-length') {
-        const value = (raw[i + 1] as Buffer).toString('latin1');
+        const value = raw[i + 1] as string;
         if (facts !== undefined) facts.contentLength = Number(value);
         out.push(name, value);
         continue;
       }
       if (via !== undefined && lower === 'via') {
-        const value = (raw[i + 1] as Buffer).toString('latin1');
+        const value = raw[i + 1] as string;
         upstreamVia = upstreamVia === '' ? value : `${upstreamVia}, ${value}`;
         continue;
       }
     }
-    out.push(name, (raw[i + 1] as Buffer).toString('latin1'));
+    out.push(name, raw[i + 1] as string);
   }
   const result = named === undefined ? out : dropNamed(out, connectionTokens(named));
   result.push(requestIdHeader, requestId);

@@ -3,7 +3,7 @@
  * static list, or the service registry, live) and the balancers that pick among them (one per
  * service and strategy, so routes that share both share health, ejections and in-flight
  * counts). Instances that register or expire reach the balancers without a restart; the
- * undici pools of instances that left are closed once their requests finish.
+ * connection pools of instances that left are closed once their requests finish.
  *
  * The balancing itself (strategies, health checks, outlier ejection, breakers) is the
  * library's `createBalancer`; nothing here picks an endpoint.

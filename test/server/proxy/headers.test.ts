@@ -100,7 +100,7 @@ describe('response headers', () => {
       'b=2',
       'X-Request-Id',
       'upstream-id',
-    ].map((s) => Buffer.from(s, 'latin1'));
+    ];
     expect(pairs(forwardResponseHeaders(raw, 'x-request-id', 'req-1', '1.1 ringway'))).toEqual([
       ['Content-Type', 'text/plain'],
       ['Set-Cookie', 'a=1'],
@@ -116,12 +116,7 @@ describe('Connection values that name no header', () => {
     for (const plain of ['keep-alive', 'Keep-Alive', 'close', 'CLOSE']) {
       const req = forwardRequestHeaders(['Connection', plain, 'Keep-Alive', 'timeout=5', 'X-A', '1'], ctx);
       expect(pairs(req).slice(0, 1)).toEqual([['X-A', '1']]);
-      const res = forwardResponseHeaders(
-        ['Connection', plain, 'X-A', '1'].map((s) => Buffer.from(s, 'latin1')),
-        'x-request-id',
-        'req-1',
-        undefined,
-      );
+      const res = forwardResponseHeaders(['Connection', plain, 'X-A', '1'], 'x-request-id', 'req-1', undefined);
       expect(pairs(res)).toEqual([
         ['X-A', '1'],
         ['x-request-id', 'req-1'],
@@ -130,7 +125,7 @@ describe('Connection values that name no header', () => {
     const two = forwardRequestHeaders(['Connection', 'keep-alive', 'Connection', 'X-A', 'X-A', '1', 'X-B', '2'], ctx);
     expect(pairs(two).slice(0, 1)).toEqual([['X-B', '2']]);
     const res = forwardResponseHeaders(
-      ['Connection', 'close', 'Connection', 'x-a', 'X-A', '1', 'X-B', '2'].map((s) => Buffer.from(s, 'latin1')),
+      ['Connection', 'close', 'Connection', 'x-a', 'X-A', '1', 'X-B', '2'],
       'x-request-id',
       'req-1',
       undefined,
@@ -206,13 +201,7 @@ describe('response headers, against a plain model', () => {
         (pairsIn, idHeader, via) => {
           const flat = pairsIn.flat();
           const facts = { contentLength: -1 };
-          const got = forwardResponseHeaders(
-            flat.map((s) => Buffer.from(s, 'latin1')),
-            idHeader,
-            'req-9',
-            via,
-            facts,
-          );
+          const got = forwardResponseHeaders(flat, idHeader, 'req-9', via, facts);
           const want = responseModel(flat, idHeader, 'req-9', via);
           expect(got).toEqual(want.headers);
           expect(facts.contentLength).toBe(want.contentLength);
