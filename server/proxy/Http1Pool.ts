@@ -24,7 +24,7 @@
  * goes out with the caller's Content-Length, else chunked.
  */
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 
 /** A failure of the client itself (protocol, timeouts, pool state), with a `code`. */
 export class Http1Error extends Error {
@@ -49,6 +49,12 @@ export interface Http1PoolOptions {
   readonly keepAliveTimeoutMs?: number;
   /** Most bytes of a response head (status line and headers); default 16384. */
   readonly maxHeaderSize?: number;
+  /**
+   * TLS settings for an https origin (e.g. `ca`), merged under host, port, servername and
+   * ALPN. Certificates are verified against Node's CAs by default (add yours with
+   * NODE_EXTRA_CA_CERTS).
+   */
+  readonly tls?: ConnectionOptions;
 }
 
 /** One request. */
@@ -390,7 +396,9 @@ class Connection {
             return;
           }
           if (stop - at > MAX_CHUNK_LINE) {
-            return this.fail(protocolError(this.state === CHUNK_SIZE ? 'chunk size line too long' : 'trailer too long'));
+            return this.fail(
+              protocolError(this.state === CHUNK_SIZE ? 'chunk size line too long' : 'trailer too long'),
+            );
           }
           const line = buf.toString('latin1', at, stop);
           at = stop + 2;
@@ -611,6 +619,7 @@ export class Http1Pool {
   readonly #servername: string | undefined;
   readonly #max: number;
   readonly #connectTimeoutMs: number;
+  readonly #tlsOptions: ConnectionOptions | undefined;
   readonly #all = new Set<Connection>();
   /** Free connections, most recently used last (reused first: its socket is warm). */
   readonly #idle: Connection[] = [];
@@ -636,6 +645,7 @@ export class Http1Pool {
     this.#connectTimeoutMs = options.connectTimeoutMs;
     this.keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? 4_000;
     this.maxHeaderSize = options.maxHeaderSize ?? 16_384;
+    this.#tlsOptions = options.tls;
   }
 
   /** Connections open (connected), busy or idle. */
@@ -667,7 +677,13 @@ export class Http1Pool {
 
   #open(): void {
     const socket = this.#tls
-      ? tlsConnect({ host: this.#host, port: this.#port, servername: this.#servername, ALPNProtocols: ['http/1.1'] })
+      ? tlsConnect({
+          ...this.#tlsOptions,
+          host: this.#host,
+          port: this.#port,
+          servername: this.#servername,
+          ALPNProtocols: ['http/1.1'],
+        })
       : netConnect({ host: this.#host, port: this.#port });
     socket.setNoDelay(true);
     const conn = new Connection(this, socket, this.keepAliveTimeoutMs);
