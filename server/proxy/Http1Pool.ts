@@ -536,7 +536,7 @@ class Connection {
       return;
     }
     if (this.ex !== undefined) this.fail(new Http1Error('ERR_UPSTREAM_CLOSED', 'the upstream closed the connection'));
-    else this.socket.destroy();
+    else this.pool.closeIdle(this); // out of the idle list now, not at 'close': no request may pick it
   }
 
   #onError(err: Error): void {
@@ -665,7 +665,8 @@ export class Http1Pool {
       });
       return false;
     }
-    const idle = this.#idle.pop();
+    let idle = this.#idle.pop();
+    while (idle !== undefined && (idle.closed || idle.socket.destroyed)) idle = this.#idle.pop();
     if (idle !== undefined) {
       idle.start(ex);
       return true;
@@ -760,7 +761,7 @@ export class Http1Pool {
         if (!conn.connected || conn.closed) continue;
         const ex = conn.ex;
         if (ex === undefined) {
-          if (now - conn.lastActive >= conn.keepAliveMs) this.#closeIdle(conn);
+          if (now - conn.lastActive >= conn.keepAliveMs) this.closeIdle(conn);
           continue;
         }
         const limit = ex.request.bodyTimeout ?? 0;
@@ -775,8 +776,8 @@ export class Http1Pool {
     }, 250).unref();
   }
 
-  /** Closes an idle connection; it leaves the idle list now, not when its 'close' comes. */
-  #closeIdle(conn: Connection): void {
+  /** @internal Closes an idle connection; it leaves the idle list now, not when its 'close' comes. */
+  closeIdle(conn: Connection): void {
     const i = this.#idle.indexOf(conn);
     if (i >= 0) this.#idle.splice(i, 1);
     conn.closed = true;
