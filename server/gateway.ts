@@ -7,8 +7,9 @@
  * configuration and swapped atomically. Fastify owns the HTTP server (created through
  * `serverFactory`): listening, graceful close, connection reaping, and the answers to what
  * Node's parser refuses. The server's request listener is the lean catch-all that hands the
- * raw request and response to the proxy, which streams both bodies through its own HTTP/1.1 client pool (proxy/Http1Pool.ts); a Fastify
- * catch-all route leads to the same handler, for `app.inject()`. Measured with
+ * raw request and response to the proxy, which streams both bodies through its own HTTP/1.1
+ * client pool (proxy/Http1Pool.ts); a Fastify catch-all route leads to the same handler, for
+ * `app.inject()`. Measured with
  * `bench/gateway.bench.ts`, going through Fastify's per-request layer first (request and reply
  * objects, router, hooks, then `reply.hijack()`) cost 5-10% more CPU per proxied request, for
  * nothing it would do here.

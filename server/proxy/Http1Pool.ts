@@ -348,11 +348,17 @@ class Connection {
           const stop = buf.indexOf('\r\n\r\n', at, 'latin1');
           const max = this.pool.maxHeaderSize;
           if (stop < 0) {
-            if (end - at > max) return this.fail(protocolError(`response head larger than ${max} bytes`));
+            if (end - at > max) {
+              this.fail(protocolError(`response head larger than ${max} bytes`));
+              return;
+            }
             this.pending = buf.subarray(at);
             return;
           }
-          if (stop - at > max) return this.fail(protocolError(`response head larger than ${max} bytes`));
+          if (stop - at > max) {
+            this.fail(protocolError(`response head larger than ${max} bytes`));
+            return;
+          }
           const head = buf.toString('latin1', at, stop);
           at = stop + 4;
           this.#onHead(ex, head, at < end);
@@ -378,11 +384,17 @@ class Connection {
         }
         case CHUNK_END: {
           if (end - at < 2) {
-            if (buf[at] !== 13) return this.fail(protocolError('chunk data not followed by CRLF'));
+            if (buf[at] !== 13) {
+              this.fail(protocolError('chunk data not followed by CRLF'));
+              return;
+            }
             this.pending = buf.subarray(at);
             return;
           }
-          if (buf[at] !== 13 || buf[at + 1] !== 10) return this.fail(protocolError('chunk data not followed by CRLF'));
+          if (buf[at] !== 13 || buf[at + 1] !== 10) {
+            this.fail(protocolError('chunk data not followed by CRLF'));
+            return;
+          }
           at += 2;
           this.state = CHUNK_SIZE;
           break;
@@ -391,20 +403,25 @@ class Connection {
         case TRAILERS: {
           const stop = buf.indexOf('\r\n', at, 'latin1');
           if (stop < 0) {
-            if (end - at > MAX_CHUNK_LINE) return this.fail(protocolError('chunk size line too long'));
+            if (end - at > MAX_CHUNK_LINE) {
+              this.fail(protocolError('chunk size line too long'));
+              return;
+            }
             this.pending = buf.subarray(at);
             return;
           }
           if (stop - at > MAX_CHUNK_LINE) {
-            return this.fail(
-              protocolError(this.state === CHUNK_SIZE ? 'chunk size line too long' : 'trailer too long'),
-            );
+            this.fail(protocolError(this.state === CHUNK_SIZE ? 'chunk size line too long' : 'trailer too long'));
+            return;
           }
           const line = buf.toString('latin1', at, stop);
           at = stop + 2;
           if (this.state === CHUNK_SIZE) {
             const size = chunkSize(line);
-            if (size < 0) return this.fail(protocolError(`bad chunk size line ${JSON.stringify(line.slice(0, 40))}`));
+            if (size < 0) {
+              this.fail(protocolError(`bad chunk size line ${JSON.stringify(line.slice(0, 40))}`));
+              return;
+            }
             if (size === 0) this.state = TRAILERS;
             else {
               this.state = CHUNK_DATA;
@@ -417,9 +434,15 @@ class Connection {
           } else {
             const trailers = this.trailers ?? [];
             this.trailers = trailers;
-            if (trailers.length > 256) return this.fail(protocolError('too many trailers'));
+            if (trailers.length > 256) {
+              this.fail(protocolError('too many trailers'));
+              return;
+            }
             const problem = pushField(trailers, line);
-            if (problem !== undefined) return this.fail(protocolError(problem));
+            if (problem !== undefined) {
+              this.fail(protocolError(problem));
+              return;
+            }
           }
           break;
         }
@@ -447,18 +470,26 @@ class Connection {
   #onHead(ex: Exchange, head: string, more: boolean): void {
     const lineEnd = head.indexOf('\r\n');
     const statusLine = lineEnd < 0 ? head : head.slice(0, lineEnd);
-    if (!statusLine.startsWith('HTTP/1.')) return this.fail(protocolError('no HTTP/1.x status line'));
+    if (!statusLine.startsWith('HTTP/1.')) {
+      this.fail(protocolError('no HTTP/1.x status line'));
+      return;
+    }
     const minor = statusLine.charCodeAt(7);
     if ((minor !== 48 && minor !== 49) || statusLine.charCodeAt(8) !== 32) {
-      return this.fail(protocolError(`bad status line ${JSON.stringify(statusLine.slice(0, 40))}`));
+      this.fail(protocolError(`bad status line ${JSON.stringify(statusLine.slice(0, 40))}`));
+      return;
     }
     const codeText = statusLine.slice(9, 12);
     const after = statusLine.charCodeAt(12);
     if (!/^\d{3}$/.test(codeText) || (statusLine.length > 12 && after !== 32) || BAD_VALUE.test(statusLine)) {
-      return this.fail(protocolError(`bad status line ${JSON.stringify(statusLine.slice(0, 40))}`));
+      this.fail(protocolError(`bad status line ${JSON.stringify(statusLine.slice(0, 40))}`));
+      return;
     }
     const status = Number(codeText);
-    if (status < 100) return this.fail(protocolError(`bad status code ${codeText}`));
+    if (status < 100) {
+      this.fail(protocolError(`bad status code ${codeText}`));
+      return;
+    }
     const http10 = minor === 48;
     const raw: string[] = [];
     let length: string | undefined;
@@ -473,15 +504,24 @@ class Connection {
       const line = head.slice(at, stop);
       at = stop + 2;
       const problem = pushField(raw, line);
-      if (problem !== undefined) return this.fail(protocolError(problem));
+      if (problem !== undefined) {
+        this.fail(protocolError(problem));
+        return;
+      }
       const name = raw[raw.length - 2] as string;
       const n = name.length;
       if (n !== 10 && n !== 14 && n !== 17) continue;
       const lower = name.toLowerCase();
       const value = raw[raw.length - 1] as string;
       if (lower === 'content-length') {
-        if (length !== undefined) return this.fail(protocolError('more than one Content-Length'));
-        if (!DIGITS.test(value)) return this.fail(protocolError(`bad Content-Length ${JSON.stringify(value)}`));
+        if (length !== undefined) {
+          this.fail(protocolError('more than one Content-Length'));
+          return;
+        }
+        if (!DIGITS.test(value)) {
+          this.fail(protocolError(`bad Content-Length ${JSON.stringify(value)}`));
+          return;
+        }
         length = value;
       } else if (lower === 'transfer-encoding') {
         const codings = value.split(',');
@@ -496,13 +536,20 @@ class Connection {
     }
     if (status < 200) {
       // Interim answers (100 Continue, 103 Early Hints) precede the final one.
-      if (status === 101) return this.fail(protocolError('101 Switching Protocols: upgrades are not proxied'));
+      if (status === 101) {
+        this.fail(protocolError('101 Switching Protocols: upgrades are not proxied'));
+        return;
+      }
       return;
     }
     if (chunked !== undefined && length !== undefined) {
-      return this.fail(protocolError('both Transfer-Encoding and Content-Length'));
+      this.fail(protocolError('both Transfer-Encoding and Content-Length'));
+      return;
     }
-    if (chunked === false) return this.fail(protocolError('Transfer-Encoding whose last coding is not chunked'));
+    if (chunked === false) {
+      this.fail(protocolError('Transfer-Encoding whose last coding is not chunked'));
+      return;
+    }
     if (close || (http10 && !keepAlive)) this.keepAlive = false;
     if (keepAliveHint >= 0) {
       if (keepAliveHint === 0) this.keepAlive = false;
@@ -540,7 +587,10 @@ class Connection {
   }
 
   #onError(err: Error): void {
-    if (!this.connected) return this.pool.connectFailed(this, err);
+    if (!this.connected) {
+      this.pool.connectFailed(this, err);
+      return;
+    }
     if (this.ex !== undefined) this.fail(err);
   }
 
