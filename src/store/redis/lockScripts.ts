@@ -49,6 +49,16 @@ export interface ScriptDefinition {
 }
 
 /**
+ * Lua opening the scripts that act only for the holder (KEYS[1] the lease, ARGV[1] the holder):
+ * reads the lease into `lease` and `mine`, and returns 0 unless the holder holds it.
+ */
+const HELD_BY_US = `
+local lease = redis.call('GET', KEYS[1])                        -- '<holder> <token>[ q]', or false
+local mine = ARGV[1] .. ' '
+if not lease or string.sub(lease, 1, #mine) ~= mine then return 0 end -- free, expired or someone else's: leave it alone
+`;
+
+/**
  * Lua shared by RELEASE and LEAVE_QUEUE: hands a free resource to the first waiter still
  * polling. KEYS: lease, fence, queue, queue deadlines, queue leases. ARGV[2] channel,
  * ARGV[3] resource, ARGV[4] fenceRetentionMs.
@@ -209,10 +219,7 @@ return tonumber(text)
  */
 export const PLAIN_RELEASE_SCRIPT: ScriptDefinition = {
   numberOfKeys: 1,
-  lua: `
-local lease = redis.call('GET', KEYS[1])                        -- '<holder> <token>[ q]', or false
-local mine = ARGV[1] .. ' '
-if not lease or string.sub(lease, 1, #mine) ~= mine then return 0 end -- not ours: leave it alone
+  lua: `${HELD_BY_US}
 if string.sub(lease, -2) == ' q' then return 2 end              -- waiters may be queued: RELEASE hands over
 redis.call('DEL', KEYS[1])                                      -- free the resource
 return 1
@@ -224,10 +231,7 @@ return 1
  */
 export const EXTEND_SCRIPT: ScriptDefinition = {
   numberOfKeys: 1,
-  lua: `
-local lease = redis.call('GET', KEYS[1])                        -- '<holder> <token>[ q]', or false
-local mine = ARGV[1] .. ' '
-if not lease or string.sub(lease, 1, #mine) ~= mine then return 0 end -- free, expired or someone else's
+  lua: `${HELD_BY_US}
 redis.call('PEXPIRE', KEYS[1], ARGV[2])                         -- the lease now ends ttlMs from now
 return 1
 `,
@@ -239,10 +243,7 @@ return 1
  */
 export const RAISE_TOKEN_SCRIPT: ScriptDefinition = {
   numberOfKeys: 2,
-  lua: `
-local lease = redis.call('GET', KEYS[1])                        -- '<holder> <token>[ q]', or false
-local mine = ARGV[1] .. ' '
-if not lease or string.sub(lease, 1, #mine) ~= mine then return 0 end -- not ours: nothing to raise
+  lua: `${HELD_BY_US}
 local token = math.max(tonumber(ARGV[2]), tonumber(string.match(lease, '^%d+', #mine + 1))) -- never lower a token
 local text = string.format('%.0f', token)                       -- all 16 digits
 local mark = ''
@@ -266,10 +267,7 @@ return 1
  */
 export const RELEASE_SCRIPT: ScriptDefinition = {
   numberOfKeys: 5,
-  lua: `
-local lease = redis.call('GET', KEYS[1])                        -- '<holder> <token>[ q]', or false
-local mine = ARGV[1] .. ' '
-if not lease or string.sub(lease, 1, #mine) ~= mine then return 0 end -- not ours: leave it alone
+  lua: `${HELD_BY_US}
 redis.call('DEL', KEYS[1])                                      -- free the resource
 if string.sub(lease, -2) == ' q' then                           -- waiters may be queued:
 ${HAND_OVER}
