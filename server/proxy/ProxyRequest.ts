@@ -401,10 +401,14 @@ export class ProxyRequest {
     }
     const reason: 'connect-failure' | 'reset' = state === CONNECTING ? 'connect-failure' : 'reset';
     this.shared.metrics?.upstreamFailures.labels(this.rt.route.name, t.lease.endpoint.id, reason).inc();
+    const code = (err as NodeJS.ErrnoException).code;
+    // A malformed answer counts as a reset (nothing usable came back) but says what was wrong.
     const message =
       reason === 'connect-failure'
-        ? `cannot connect to the upstream (${(err as NodeJS.ErrnoException).code ?? err.message})`
-        : `the upstream closed the connection before answering (${(err as NodeJS.ErrnoException).code ?? err.message})`;
+        ? `cannot connect to the upstream (${code ?? err.message})`
+        : code === 'ERR_UPSTREAM_PROTOCOL'
+          ? err.message
+          : `the upstream closed the connection before answering (${code ?? err.message})`;
     this.lastFailure = { code: 'ERR_UPSTREAM_FAILURE', message };
     const refused = reason === 'connect-failure' && (err as NodeJS.ErrnoException).code === 'ECONNREFUSED';
     if (this.#mayRetry(reason, 504, refused)) {

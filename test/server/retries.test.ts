@@ -1,6 +1,7 @@
 // Timeouts and retries against real upstreams on loopback: hanging upstreams, error statuses,
 // resets before any response byte, non-idempotent methods, all instances down.
 import type { ServerResponse } from 'node:http';
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closedPort, echo, startGateway, startUpstream, type TestGateway, type Upstream, until } from './helpers.js';
 
@@ -254,5 +255,64 @@ describe('client gone', () => {
     await until(() => g.gateway.inFlight === 0 && upstreamClosed === 1, 5_000, 'the try to be cancelled');
     const balancer = g.gateway.upstreams.balancers('s').get('round-robin');
     expect(balancer?.status().inFlight).toBe(0);
+  });
+});
+
+describe('malformed answers', () => {
+  /** A raw upstream that answers every request with `answer` and keeps the connection open. */
+  async function rawUpstream(answer: string): Promise<{ url: string; requests: () => number }> {
+    let requests = 0;
+    const server = createNetServer((socket) => {
+      socket.on('data', (d: Buffer) => {
+        if (d.includes('\r\n\r\n')) {
+          requests++;
+          socket.write(answer);
+        }
+      });
+      socket.on('error', () => {});
+    });
+    const sockets = new Set<Socket>();
+    server.on('connection', (s) => {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          for (const s of sockets) s.destroy();
+        }),
+    );
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests: () => requests };
+  }
+
+  it('an answer that breaks HTTP/1.1 framing is a 502 naming the problem, retried elsewhere for GET', async () => {
+    const smuggler = await rawUpstream(
+      'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    );
+    const good = await upstream(echo('good'));
+    const g = await gateway({
+      routes: [
+        { match: { prefix: '/only' }, service: 'bad', retries: { attempts: 0 } },
+        { match: { prefix: '/' }, service: 's', strategy: 'round-robin', retries: { attempts: 1 } },
+      ],
+      services: {
+        bad: { static: [smuggler.url], outlierDetection: false },
+        s: { static: [smuggler.url, good.url], outlierDetection: false },
+      },
+    });
+    const res = await fetch(`${g.url}/only`);
+    expect(res.status).toBe(502);
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('ERR_UPSTREAM_FAILURE');
+    expect(body.error.message).toMatch(/invalid response from the upstream: both Transfer-Encoding and Content-Length/);
+    // With another instance, GETs reach it: the malformed answer never does.
+    for (let i = 0; i < 4; i++) {
+      const ok = await fetch(`${g.url}/x`);
+      expect(ok.status).toBe(200);
+      expect(((await ok.json()) as { name: string }).name).toBe('good');
+    }
+    expect(smuggler.requests()).toBeGreaterThan(1);
   });
 });
