@@ -656,6 +656,56 @@ function chunkSize(line: string): number {
   return HEX.test(hex) ? Number.parseInt(hex, 16) : -1;
 }
 
+/** A FIFO of waiting requests: O(1) take from the front, however long it grows under overload. */
+class WaitQueue {
+  #items: (Exchange | undefined)[] = [];
+  #head = 0;
+
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(ex: Exchange): void {
+    this.#items.push(ex);
+  }
+
+  shift(): Exchange | undefined {
+    if (this.#head === this.#items.length) return undefined;
+    const ex = this.#items[this.#head];
+    this.#items[this.#head++] = undefined;
+    if (this.#head === this.#items.length) {
+      this.#items = [];
+      this.#head = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return ex;
+  }
+
+  /** Empties the queue and returns what it held, oldest first. */
+  drain(): Exchange[] {
+    const out = this.#items.slice(this.#head) as Exchange[];
+    this.#items = [];
+    this.#head = 0;
+    return out;
+  }
+}
+
+/** Pools with open connections, swept by one timer for the whole process (not one per origin). */
+const sweeping = new Set<Http1Pool>();
+let sweepTimer: NodeJS.Timeout | undefined;
+const SWEEP_MS = 250;
+
+function sweepAll(): void {
+  const now = performance.now();
+  for (const pool of sweeping) pool.sweep(now);
+  if (sweeping.size === 0 && sweepTimer !== undefined) {
+    clearInterval(sweepTimer);
+    sweepTimer = undefined;
+  }
+}
+
 /** Keep-alive connections to one origin (`http://host:port` or `https://...`). */
 export class Http1Pool {
   readonly origin: string;
@@ -674,8 +724,7 @@ export class Http1Pool {
   /** Free connections, most recently used last (reused first: its socket is warm). */
   readonly #idle: Connection[] = [];
   /** Requests waiting for a connection, oldest first. */
-  #queue: Exchange[] = [];
-  #sweeper: NodeJS.Timeout | undefined;
+  readonly #queue = new WaitQueue();
   #closing = false;
   #destroyed = false;
   #whenEmpty: (() => void)[] = [];
@@ -752,7 +801,10 @@ export class Http1Pool {
       this.released(conn);
     });
     socket.once('close', () => clearTimeout(timer));
-    this.#sweep();
+    if (!sweeping.has(this)) {
+      sweeping.add(this);
+      sweepTimer ??= setInterval(sweepAll, SWEEP_MS).unref();
+    }
   }
 
   /** @internal A connection is free: it serves the next request, waits idle, or closes. */
@@ -802,28 +854,21 @@ export class Http1Pool {
     this.#checkEmpty();
   }
 
-  /** Closes idle connections past their keep-alive and fails bodies silent past their timeout. */
-  #sweep(): void {
-    if (this.#sweeper !== undefined) return;
-    this.#sweeper = setInterval(() => {
-      const now = performance.now();
-      for (const conn of this.#all) {
-        if (!conn.connected || conn.closed) continue;
-        const ex = conn.ex;
-        if (ex === undefined) {
-          if (now - conn.lastActive >= conn.keepAliveMs) this.closeIdle(conn);
-          continue;
-        }
-        const limit = ex.request.bodyTimeout ?? 0;
-        if (limit > 0 && conn.state !== HEAD && !conn.paused && now - conn.lastActive >= limit) {
-          conn.fail(new Http1Error('ERR_BODY_TIMEOUT', `the upstream sent nothing for ${limit} ms`));
-        }
+  /** @internal Closes idle connections past their keep-alive and fails bodies silent past their timeout. */
+  sweep(now: number): void {
+    for (const conn of this.#all) {
+      if (!conn.connected || conn.closed) continue;
+      const ex = conn.ex;
+      if (ex === undefined) {
+        if (now - conn.lastActive >= conn.keepAliveMs) this.closeIdle(conn);
+        continue;
       }
-      if (this.#all.size === 0) {
-        clearInterval(this.#sweeper);
-        this.#sweeper = undefined;
+      const limit = ex.request.bodyTimeout ?? 0;
+      if (limit > 0 && conn.state !== HEAD && !conn.paused && now - conn.lastActive >= limit) {
+        conn.fail(new Http1Error('ERR_BODY_TIMEOUT', `the upstream sent nothing for ${limit} ms`));
       }
-    }, 250).unref();
+    }
+    if (this.#all.size === 0) sweeping.delete(this);
   }
 
   /** @internal Closes an idle connection; it leaves the idle list now, not when its 'close' comes. */
@@ -836,10 +881,7 @@ export class Http1Pool {
 
   #checkEmpty(): void {
     if (this.#all.size !== 0 || this.#queue.length !== 0) return;
-    if (this.#sweeper !== undefined) {
-      clearInterval(this.#sweeper);
-      this.#sweeper = undefined;
-    }
+    sweeping.delete(this);
     for (const resolve of this.#whenEmpty.splice(0)) resolve();
   }
 
@@ -864,9 +906,7 @@ export class Http1Pool {
     this.#closing = true;
     this.#destroyed = true;
     const err = new Http1Error('ERR_POOL_CLOSED', `the pool of ${this.origin} was destroyed`);
-    const queued = this.#queue;
-    this.#queue = [];
-    for (const ex of queued) {
+    for (const ex of this.#queue.drain()) {
       ex.done = true;
       try {
         ex.handler.onError(err);
