@@ -3,6 +3,11 @@
  *
  *     npm run bench:gateway        (or: npx tsx bench/gateway.bench.ts [--seconds 4] [--rounds 5])
  *
+ * `--pair <peer>` measures only ringway and that peer (e.g. `--pair nginx`, or `--pair 'ringway
+ * (baseline)'` with `--baseline`), alternating A B B A for `--rounds` pairs, and reports the
+ * median of the per-pair ratios: on a host whose speed drifts, the steadiest A/B this bench has
+ * (a full run puts the two rounds apart among other peers).
+ *
  * `--baseline <dir>` adds a peer `ringway (baseline)` run from another build of ringway (a
  * directory holding `dist/` and `node_modules/`, e.g. a worktree of main after `npm run build`),
  * to measure a change against the code before it in the same run. `--upstream-connections <n>`
@@ -51,11 +56,14 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '50' },
     'upstream-connections': { type: 'string', default: '128' },
     only: { type: 'string' },
+    pair: { type: 'string' },
     baseline: { type: 'string' },
   },
 });
 /** `--only ringway,nginx`: run just these peers (and direct). */
 const ONLY = args.only === undefined ? undefined : new Set(args.only.split(','));
+/** `--pair nginx`: ringway and that peer only, alternating, no direct runs between them. */
+const PAIR = args.pair;
 const SECONDS = Number(args.seconds);
 const ROUNDS = Number(args.rounds);
 const CONNECTIONS = Number(args.connections);
@@ -441,6 +449,7 @@ async function main(): Promise<void> {
   ];
   const skipped: Record<string, string> = {};
   for (const peer of peers) {
+    if (PAIR !== undefined && peer.name !== 'ringway' && peer.name !== PAIR) continue;
     // --only never drops the baseline that --baseline asked for.
     if (ONLY !== undefined && !ONLY.has(peer.name) && peer.name !== 'ringway (baseline)') continue;
     const started = await peer.start();
@@ -467,15 +476,23 @@ async function main(): Promise<void> {
     live.push({ name: peer.name, port: peer.port, pids: started.pids });
   }
 
+  if (PAIR !== undefined && (live.length !== 3 || !live.some((p) => p.name === PAIR))) {
+    throw new Error(
+      `--pair ${PAIR}: that peer did not start (peers: ringway, reply-from, fast-gateway, nginx, bare undici, ringway (baseline))`,
+    );
+  }
+  // In pair mode only the two alternate (A B, then B A): direct is not measured.
+  const measured = PAIR === undefined ? live : live.filter((p) => p.name !== 'direct');
+
   // Warm-up: every peer once, JIT and connection pools settle.
   for (const p of live) load(p.port, () => [], 2);
 
-  const samples = new Map<string, Sample[]>(live.map((p) => [p.name, []]));
+  const samples = new Map<string, Sample[]>(measured.map((p) => [p.name, []]));
   for (let r = 0; r < ROUNDS; r++) {
     // Rotated each round, and reversed every other round: which peer runs right after which
     // (after direct's burst, say) changes too, so no peer always follows the same one.
-    const order = live.map((_, i) => live[(i + r) % live.length] as (typeof live)[number]);
-    if (r % 2 === 1) order.reverse();
+    const order = measured.map((_, i) => measured[(i + r) % measured.length] as (typeof measured)[number]);
+    if (r % 2 === 1 && PAIR === undefined) order.reverse();
     for (const p of order) {
       const s = load(p.port, p.pids, SECONDS);
       (samples.get(p.name) as Sample[]).push(s);
@@ -487,7 +504,7 @@ async function main(): Promise<void> {
   }
   stopAll();
 
-  const results = live.map((p) => {
+  const results = measured.map((p) => {
     const ss = samples.get(p.name) as Sample[];
     const cpu = ss.map((s) => s.cpuUsPerReq ?? Number.NaN).filter((v) => Number.isFinite(v));
     return {
@@ -511,7 +528,7 @@ async function main(): Promise<void> {
     '|---|---:|---:|---:|---:|---:|',
     ...results.map(
       (r) =>
-        `| ${r.name} | ${r.rps.toFixed(0)}${range(r.rounds)} | ${direct === undefined ? '' : (r.rps / direct.rps).toFixed(2)}x | ` +
+        `| ${r.name} | ${r.rps.toFixed(0)}${range(r.rounds)} | ${direct === undefined ? '-' : `${(r.rps / direct.rps).toFixed(2)}x`} | ` +
         `${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ` +
         `${Number.isFinite(r.cpuUsPerReq) ? r.cpuUsPerReq.toFixed(1) : '-'}${range(r.cpuRange)}${r.name === 'direct' ? ' (upstream)' : ''} |`,
     ),
@@ -545,7 +562,16 @@ async function main(): Promise<void> {
       };
     }
     // Not targets, for reading the others: the floor, and the code before a change.
-    for (const peer of ['bare undici', 'ringway (baseline)']) {
+    for (const peer of new Set(['bare undici', 'ringway (baseline)', ...(PAIR === undefined ? [] : [PAIR])])) {
+      if (peer === 'nginx' || peer === 'reply-from' || peer === 'fast-gateway') {
+        if (PAIR === peer) {
+          const cpu = perRound(peer, (s) => s.cpuUsPerReq ?? Number.NaN);
+          notes.push(
+            `ringway vs ${peer}: ${cpu.median.toFixed(2)}x CPU us/req (${cpu.min.toFixed(2)}-${cpu.max.toFixed(2)})`,
+          );
+        }
+        continue;
+      }
       if (!by.has(peer)) continue;
       const rps = perRound(peer, (s) => s.rps);
       const cpu = perRound(peer, (s) => s.cpuUsPerReq ?? Number.NaN);
@@ -571,7 +597,8 @@ async function main(): Promise<void> {
   }
   for (const note of notes) console.log(note);
   for (const [k, v] of Object.entries(skipped)) console.log(`skipped ${k}: ${v}`);
-  writeResults('gateway', {
+  // A pair run does not replace the full run's results.
+  writeResults(PAIR === undefined ? 'gateway' : 'gateway-pair', {
     machine: {
       ...machine(),
       loadgen: LOADGEN,
@@ -579,6 +606,7 @@ async function main(): Promise<void> {
       upstreamConnections: UPSTREAM_CONNECTIONS,
       seconds: SECONDS,
       rounds: ROUNDS,
+      pair: PAIR ?? null,
       pinned: HAVE_TASKSET,
       ringway: ringwayBuild,
       loadavgBefore,
