@@ -348,6 +348,11 @@ class Connection {
           const stop = buf.indexOf('\r\n\r\n', at, 'latin1');
           const max = this.pool.maxHeaderSize;
           if (stop < 0) {
+            // A head ended by bare LFs never completes: refuse it now rather than at the timeout.
+            if (buf.indexOf('\n\n', at, 'latin1') >= 0 || buf.indexOf('\n\r\n', at, 'latin1') >= 0) {
+              this.fail(protocolError('a response head with bare LF line endings'));
+              return;
+            }
             if (end - at > max) {
               this.fail(protocolError(`response head larger than ${max} bytes`));
               return;

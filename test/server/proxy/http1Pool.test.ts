@@ -934,6 +934,9 @@ const BAD: [string, string, RegExp][] = [
   // Not 1xx, so not an interim answer to skip: there is no class 0.
   ['status 000', H('HTTP/1.1 000 Zero', 'content-length: 0'), STATUS],
   ['status 099', H('HTTP/1.1 099 Almost', 'content-length: 0'), STATUS],
+  // Bare LF line endings: refused at once, not left waiting for a CRLF CRLF that never comes.
+  ['a head with bare LF line endings', 'HTTP/1.1 200 OK\ncontent-length: 0\n\n', /bare LF/],
+  ['a bare LF ending the last header line', 'HTTP/1.1 200 OK\r\ncontent-length: 0\n\r\n', /bare LF/],
   // Header names
   ['a space in a header name', H('HTTP/1.1 200 OK', 'X Bad: 1', 'content-length: 0'), HEADER],
   ['a space before the colon', H('HTTP/1.1 200 OK', 'X-Bad : 1', 'content-length: 0'), HEADER],
