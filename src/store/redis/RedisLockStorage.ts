@@ -161,10 +161,13 @@ export class RedisLockStorage implements LockStorage {
   }
 
   #releaseFull(resource: string, holder: string): Promise<boolean> {
+    return this.#ctx.evalMapped(isOne, RELEASE, ...this.#handOverArgs(resource, holder));
+  }
+
+  /** Keys and arguments of the scripts that may hand the resource over: RELEASE and LEAVE_QUEUE. */
+  #handOverArgs(resource: string, holder: string): (string | number)[] {
     const keys = this.#keys(resource);
-    return this.#ctx.evalMapped(
-      isOne,
-      RELEASE,
+    return [
       keys.lease,
       keys.fence,
       keys.queue,
@@ -174,7 +177,7 @@ export class RedisLockStorage implements LockStorage {
       this.#channel,
       resource,
       this.#fenceRetentionMs,
-    );
+    ];
   }
 
   #keys(resource: string): ResourceKeys {
@@ -194,19 +197,7 @@ export class RedisLockStorage implements LockStorage {
   }
 
   async leaveQueue(resource: string, holder: string): Promise<void> {
-    const keys = this.#keys(resource);
-    await this.#ctx.run(
-      'ringwayLockLeaveQueue',
-      keys.lease,
-      keys.fence,
-      keys.queue,
-      keys.deadlines,
-      keys.leases,
-      holder,
-      this.#channel,
-      resource,
-      this.#fenceRetentionMs,
-    );
+    await this.#ctx.run('ringwayLockLeaveQueue', ...this.#handOverArgs(resource, holder));
   }
 
   async inspect(resource: string): Promise<LockState> {
