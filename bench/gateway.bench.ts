@@ -37,13 +37,14 @@
  * A peer whose tool or package is missing is skipped and listed as such.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { machine, writeResults } from './harness.js';
+import { isFresh } from './ringway.js';
 
 /** Config and pid files of the peers; removed when the bench exits. */
 const benchTmp = mkdtempSync(join(tmpdir(), 'ringway-bench-'));
@@ -234,7 +235,8 @@ function ringwayPeer(baselineDir?: string): Peer {
         if (!existsSync(built)) return `no ${built} (run npm run build there)`;
         cli = [built];
       } else {
-        cli = builtCliIsFresh()
+        // The gateway is built from server/ and src/: the build must be newer than both.
+        cli = isFresh('dist/server/cli.js', ['server', 'src'])
           ? [join(ROOT, 'dist', 'server', 'cli.js')]
           : ['--import', 'tsx', join(ROOT, 'server', 'cli.ts')];
         ringwayBuild = cli.length === 1 ? 'dist (built)' : 'sources under tsx';
@@ -256,19 +258,6 @@ function ringwayPeer(baselineDir?: string): Peer {
 }
 
 let ringwayBuild = '';
-
-/** Whether dist/server/cli.js exists and is newer than every source file under server/ (what `npm start` runs). */
-function builtCliIsFresh(): boolean {
-  const built = join(ROOT, 'dist', 'server', 'cli.js');
-  if (!existsSync(built)) return false;
-  const builtAt = statSync(built).mtimeMs;
-  const newest = (dir: string): number =>
-    readdirSync(dir, { withFileTypes: true }).reduce((m, e) => {
-      const p = join(dir, e.name);
-      return Math.max(m, e.isDirectory() ? newest(p) : e.name.endsWith('.ts') ? statSync(p).mtimeMs : 0);
-    }, 0);
-  return builtAt >= newest(join(ROOT, 'server'));
-}
 
 function nginxPeer(): Peer {
   return {

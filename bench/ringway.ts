@@ -18,17 +18,22 @@ function newestSource(dir: string): number {
   }, 0);
 }
 
-/** Whether dist/src/index.js exists and is newer than every source file under src/. */
-export function builtIsFresh(): boolean {
-  const built = join(ROOT, 'dist', 'src', 'index.js');
-  return existsSync(built) && statSync(built).mtimeMs >= newestSource(join(ROOT, 'src'));
+/**
+ * Whether `built` (a path under the checkout, e.g. `dist/server/cli.js`) exists and is newer
+ * than every .ts file under `sourceDirs` (checkout-relative).
+ */
+export function isFresh(built: string, sourceDirs: readonly string[]): boolean {
+  const file = join(ROOT, built);
+  if (!existsSync(file)) return false;
+  const builtAt = statSync(file).mtimeMs;
+  return sourceDirs.every((dir) => builtAt >= newestSource(join(ROOT, dir)));
 }
 
 export type Ringway = typeof import('../src/index.js');
 
 /** ringway's public API, and where it came from ('dist (built)' or 'sources under tsx'). */
 export async function loadRingway(): Promise<{ ringway: Ringway; from: string }> {
-  if (builtIsFresh()) {
+  if (isFresh('dist/src/index.js', ['src'])) {
     const ringway = (await import(join(ROOT, 'dist', 'src', 'index.js'))) as Ringway;
     return { ringway, from: 'dist (built)' };
   }

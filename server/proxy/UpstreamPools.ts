@@ -39,7 +39,6 @@ export class UpstreamPools {
       pool = new Http1Pool(origin, {
         connections: settings.connections,
         connectTimeoutMs: settings.connectTimeoutMs,
-        keepAliveTimeoutMs: 4_000,
       });
       this.#pools.set(origin, pool);
     }
