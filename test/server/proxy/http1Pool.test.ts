@@ -1339,6 +1339,24 @@ describe('connection reuse and the connection limit', { timeout: 10_000 }, () =>
     expect(up.requests.map((r) => r.conn)).toEqual([0, 1]);
   });
 
+  it("an upstream's Keep-Alive: timeout=N shortens the idle time to N s - 1 s, and timeout=1 means no reuse", async () => {
+    const up = await rawUpstream((req, s) => {
+      s.write(ok(req.path, req.path === '/one' ? 'keep-alive: timeout=1\r\n' : 'Keep-Alive: max=100, timeout=2\r\n'));
+    });
+    const pool = createPool(up.origin, { connections: 1, keepAliveTimeoutMs: 30_000 });
+    // timeout=2: kept for 1 s (not the pool's 30 s), then closed by the pool.
+    expectComplete(await request(pool, { path: '/two' }));
+    await sleep(300);
+    expect(pool.connected).toBe(1);
+    await until(() => up.conns[0]?.closed === true, 3_000, 'the hinted idle time to end the connection');
+    expect(pool.connected).toBe(0);
+    // timeout=1 leaves no safe idle time: the connection is not kept at all.
+    expectComplete(await request(pool, { path: '/one' }));
+    await until(() => up.conns[1]?.closed === true, 3_000, 'the connection to be closed at once');
+    expectComplete(await request(pool, { path: '/two' }));
+    expect(up.requests.map((r) => r.conn)).toEqual([0, 1, 2]);
+  });
+
   it('a protocol error on one connection leaves the others alone', async () => {
     const waiting: Socket[] = [];
     const up = await rawUpstream((req, socket) => {
