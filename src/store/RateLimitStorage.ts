@@ -23,6 +23,13 @@ import { checkName, checkNumber, checkObject } from '../validate.js';
 export const MAX_RATE_LIMIT_CAPACITY = 1_000_000_000;
 /** Largest `retryAfterMs` reported (a bucket refilling slower than this is as good as shut). */
 export const MAX_RETRY_AFTER_MS = 1_000_000_000_000_000;
+/**
+ * Tokens a take may be short and still succeed: a millionth of a token. Refills computed in
+ * pieces (one per call) do not sum exactly in binary floating point, and Redis keeps 6
+ * decimals, so without it a take made exactly when `retryAfterMs` said could be refused.
+ * Larger than the rounding at the largest capacity, far below a token.
+ */
+export const TOKEN_EPSILON = 0.000001;
 
 /** The limits of one take from a bucket. */
 export interface RateLimitRequest {

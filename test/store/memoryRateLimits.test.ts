@@ -65,6 +65,22 @@ describe('memory store rate limits (injected clock)', () => {
     );
   });
 
+  it('refills split across refused takes add up: rounding never delays the take past its wait', async () => {
+    // 2 tokens/s, 17 of 18 taken: 1 left, 8000 ms to 17. A refused take at 7999 ms refills
+    // 15.998 and the one at 8000 ms the last 0.002; in binary floating point those sum to a hair
+    // under 17 (CI found it: fast-check counterexample [2, 18, 17]).
+    let now = 0;
+    const store = new MemoryStore({ clock: () => now });
+    const limit = { capacity: 18, refillPerSec: 2, cost: 17 };
+    expect((await store.rateLimits.take('k', limit)).allowed).toBe(true);
+    expect(await store.rateLimits.take('k', limit)).toEqual({ allowed: false, remaining: 1, retryAfterMs: 8000 });
+    now += 7999;
+    expect((await store.rateLimits.take('k', limit)).allowed).toBe(false);
+    now += 1;
+    expect(await store.rateLimits.take('k', limit)).toEqual({ allowed: true, remaining: 0, retryAfterMs: 0 });
+    await store.close();
+  });
+
   it('a refused take is right about its wait: the same take succeeds then, not 1 ms before', async () => {
     await fc.assert(
       fc.asyncProperty(

@@ -5,7 +5,7 @@
  * rate-limit part and the gateway's in-process limiter, which keeps a synchronous answer.
  * Callers pass validated limits and their own clock (ms).
  */
-import { MAX_RETRY_AFTER_MS } from '../RateLimitStorage.js';
+import { MAX_RETRY_AFTER_MS, TOKEN_EPSILON } from '../RateLimitStorage.js';
 
 interface Bucket {
   tokens: number;
@@ -49,13 +49,13 @@ export class TokenBuckets {
       b.capacity = capacity;
       b.rate = rate;
     }
-    if (b.tokens >= cost) {
-      b.tokens -= cost;
+    if (b.tokens >= cost - TOKEN_EPSILON) {
+      b.tokens = b.tokens > cost ? b.tokens - cost : 0;
       this.lastTokens = b.tokens;
       return 0;
     }
     this.lastTokens = b.tokens;
-    return Math.min(MAX_RETRY_AFTER_MS, Math.max(1, Math.ceil(((cost - b.tokens) * 1000) / rate)));
+    return Math.min(MAX_RETRY_AFTER_MS, Math.max(1, Math.ceil(((cost - TOKEN_EPSILON - b.tokens) * 1000) / rate)));
   }
 
   /** Drops buckets that have refilled completely by `now` (they would start full anyway). */

@@ -6,6 +6,7 @@
  * (left after the last take, 6 decimals) and `at` (server time of the last refill, in
  * microseconds). It expires once the bucket would be full again.
  */
+import { TOKEN_EPSILON } from '../RateLimitStorage.js';
 import type { ScriptDefinition } from './lockScripts.js';
 
 /**
@@ -20,6 +21,7 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])           -- microseconds
 local capacity = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
+local short = ${TOKEN_EPSILON}                                      -- TOKEN_EPSILON: rounding a take may be short by
 local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens = tonumber(b[1])
 local at = tonumber(b[2])
@@ -27,9 +29,11 @@ if tokens == nil or at == nil then tokens = capacity; at = now end -- a new buck
 if now > at then tokens = tokens + (now - at) * rate / 1000000; at = now end -- a clock step back refills nothing
 if tokens > capacity then tokens = capacity end                 -- the call's capacity caps the bucket
 local wait = 0
-if tokens >= cost then tokens = tokens - cost                   -- taken
+if tokens >= cost - short then                                  -- taken
+  tokens = tokens - cost
+  if tokens < 0 then tokens = 0 end
 else
-  wait = math.ceil((cost - tokens) * 1000 / rate)               -- ms until cost tokens are there
+  wait = math.ceil((cost - short - tokens) * 1000 / rate)       -- ms until cost tokens are there
   if wait < 1 then wait = 1 end
   if wait > 1e15 then wait = 1e15 end                           -- MAX_RETRY_AFTER_MS
 end
