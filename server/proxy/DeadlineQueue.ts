@@ -5,6 +5,11 @@
  * Node's own per-duration timer lists (and of Varghese & Lauck's timing wheels) without a
  * `Timeout` object per request. Adding is an array push; cancelling clears the slot (so the
  * try can be collected at once), in O(1).
+ *
+ * An item may bring a deadline of its own up to 1 ms sooner than `ms` from now (a first try
+ * whose deadline is its request's, which started a moment before): it then fires on time
+ * unless an item before it in the queue has a later deadline, and then at most 1 ms late,
+ * within a Node timer's own precision.
  */
 
 /** Something with a deadline. */
@@ -35,10 +40,10 @@ class Queue<T extends Timed> {
     this.#now = now;
   }
 
-  add(item: T): void {
+  add(item: T, at: number | undefined): void {
     item.slot = this.base + this.items.length;
     this.items.push(item);
-    this.deadlines.push(this.#now() + this.ms);
+    this.deadlines.push(at ?? this.#now() + this.ms);
     this.#dropCleared();
     if (this.timer === undefined) this.#arm(this.ms);
   }
@@ -111,14 +116,17 @@ export class DeadlineQueue<T extends Timed> {
     this.#now = now;
   }
 
-  /** Calls `item.onDeadline()` in `ms` milliseconds unless {@link cancel}led first. */
-  add(item: T, ms: number): void {
+  /**
+   * Calls `item.onDeadline()` in `ms` milliseconds unless {@link cancel}led first; or at `at`
+   * (on the queue's clock), which must be less than 1 ms sooner than that.
+   */
+  add(item: T, ms: number, at?: number): void {
     let q = this.#queues.get(ms);
     if (q === undefined) {
       q = new Queue(ms, this.#now);
       this.#queues.set(ms, q);
     }
-    q.add(item);
+    q.add(item, at);
   }
 
   /** Cancels `item` (added with timeout `ms`); harmless if it already fired or was cancelled. */

@@ -261,6 +261,11 @@ export class ProxyRequest {
     if (perTry <= left) {
       t.queuedMs = perTry;
       this.shared.deadlines.add(t, perTry);
+    } else if (perTry - left < 1) {
+      // The route's deadline comes first, but by less than a timer's precision (a first try
+      // with the default per-try timeout, the route's): queued all the same, due at that deadline.
+      t.queuedMs = perTry;
+      this.shared.deadlines.add(t, perTry, this.deadline);
     } else {
       t.timer = setTimeout(onTryTimeout, Math.max(1, left), t);
     }

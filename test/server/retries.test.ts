@@ -2,7 +2,7 @@
 // resets before any response byte, non-idempotent methods, all instances down.
 import type { ServerResponse } from 'node:http';
 import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { closedPort, echo, startGateway, startUpstream, type TestGateway, type Upstream, until } from './helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -37,6 +37,25 @@ describe('timeouts', () => {
     const body = (await res.json()) as { error: { code: string; message: string } };
     expect(body.error.code).toBe('ERR_UPSTREAM_TIMEOUT');
     expect(body.error.message).toContain('300 ms');
+  });
+
+  it('a first try waits in the shared deadline queue: no Node timer per request', async () => {
+    // The default per-try timeout is the route's timeout, and the route's clock starts a few
+    // microseconds before the first try does: such a try still belongs in the queue (its
+    // deadline is the route's), not in a Node timer made and cleared per request.
+    const u = await upstream(echo('a'));
+    const g = await gateway({
+      routes: [{ match: { prefix: '/' }, service: 's', timeoutMs: 300 }],
+      services: { s: { static: [u.url] } },
+    });
+    const spy = vi.spyOn(globalThis, 'setTimeout');
+    try {
+      for (let i = 0; i < 20; i++) expect((await fetch(`${g.url}/x`)).status).toBe(200);
+      const perTry = spy.mock.calls.filter(([fn]) => typeof fn === 'function' && fn.name === 'onTryTimeout');
+      expect(perTry).toHaveLength(0);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('retries a timed-out GET on another instance when 504 is retried', async () => {

@@ -41,6 +41,28 @@ describe('DeadlineQueue', () => {
     expect([short.fired, long.fired, later.fired]).toEqual([1, 1, 1]);
   });
 
+  it('takes an own deadline a little sooner than the timeout, behind a later one too', async () => {
+    let now = 1_000;
+    const q = new DeadlineQueue<Item>(() => now);
+    const first = new Item();
+    const own = new Item();
+    q.add(first, 30);
+    now += 0.4;
+    q.add(own, 30, 1_029.7); // due before `first` (1030), queued after it
+    const alone = new Item();
+    q.add(alone, 50, now + 49.2);
+    now += 20;
+    await sleep(40);
+    expect([first.fired, own.fired, alone.fired]).toEqual([0, 0, 0]);
+    now = 1_030;
+    await sleep(40);
+    expect([first.fired, own.fired, alone.fired]).toEqual([1, 1, 0]);
+    now = 1_049.6;
+    await sleep(80);
+    expect(alone.fired).toBe(1);
+    expect(q.size).toBe(0);
+  });
+
   it('matches a model under random adds and cancels, across compactions', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.boolean(), { minLength: 1, maxLength: 5000 }), async (cancelled) => {
