@@ -174,6 +174,7 @@ export {
   type RateLimitRequest,
   type RateLimitStorage,
   type ResolvedRateLimitRequest,
+  TOKEN_EPSILON,
 } from './store/RateLimitStorage.js';
 export type { RedisClient } from './store/redis/RedisContext.js';
 export {

@@ -27,7 +27,9 @@ export const MAX_RETRY_AFTER_MS = 1_000_000_000_000_000;
  * Tokens a take may be short and still succeed: a millionth of a token. Refills computed in
  * pieces (one per call) do not sum exactly in binary floating point, and Redis keeps 6
  * decimals, so without it a take made exactly when `retryAfterMs` said could be refused.
- * Larger than the rounding at the largest capacity, far below a token.
+ * Larger than the rounding at the largest capacity, far below a token. A take let through
+ * short owes the shortfall (the bucket may hold down to -TOKEN_EPSILON), so the bound
+ * `capacity + refillPerSec x elapsed` holds to within TOKEN_EPSILON however many takes.
  */
 export const TOKEN_EPSILON = 0.000001;
 

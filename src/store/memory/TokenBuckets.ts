@@ -50,11 +50,13 @@ export class TokenBuckets {
       b.rate = rate;
     }
     if (b.tokens >= cost - TOKEN_EPSILON) {
-      b.tokens = b.tokens > cost ? b.tokens - cost : 0;
-      this.lastTokens = b.tokens;
+      // A take short by less than TOKEN_EPSILON goes through and owes the shortfall (the
+      // bucket dips below 0 by at most that much): shortfalls never add up to free tokens.
+      b.tokens -= cost;
+      this.lastTokens = b.tokens > 0 ? b.tokens : 0;
       return 0;
     }
-    this.lastTokens = b.tokens;
+    this.lastTokens = b.tokens > 0 ? b.tokens : 0;
     return Math.min(MAX_RETRY_AFTER_MS, Math.max(1, Math.ceil(((cost - TOKEN_EPSILON - b.tokens) * 1000) / rate)));
   }
 

@@ -3,7 +3,7 @@
  * server's clock (`TIME`), so processes with skewed clocks still agree.
  *
  * Key of bucket K (tag T, see ../keys.ts): `<prefix>ratelimit:{T}`, a hash with `tokens`
- * (left after the last take, 6 decimals) and `at` (server time of the last refill, in
+ * (left after the last take, 6 decimals rounded down; down to -TOKEN_EPSILON) and `at` (server time of the last refill, in
  * microseconds). It expires once the bucket would be full again.
  */
 import { TOKEN_EPSILON } from '../RateLimitStorage.js';
@@ -29,10 +29,10 @@ if tokens == nil or at == nil then tokens = capacity; at = now end -- a new buck
 if now > at then tokens = tokens + (now - at) * rate / 1000000; at = now end -- a clock step back refills nothing
 if tokens > capacity then tokens = capacity end                 -- the call's capacity caps the bucket
 local wait = 0
-if tokens >= cost - short then                                  -- taken
-  tokens = tokens - cost
-  if tokens < 0 then tokens = 0 end
-else
+local taken = tokens >= cost - short                           -- a take short by under TOKEN_EPSILON goes through...
+if taken then tokens = tokens - cost end                        -- ...and owes it (tokens may dip below 0)
+tokens = math.floor(tokens * 1000000) / 1000000                 -- kept with 6 decimals, rounded down: rounding grants nothing
+if not taken then
   wait = math.ceil((cost - short - tokens) * 1000 / rate)       -- ms until cost tokens are there
   if wait < 1 then wait = 1 end
   if wait > 1e15 then wait = 1e15 end                           -- MAX_RETRY_AFTER_MS
@@ -41,6 +41,6 @@ redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'at', strin
 local ttl = math.ceil((capacity - tokens) * 1000 / rate) + 1000 -- gone once it would be full again
 if ttl > 1e15 then ttl = 1e15 end
 redis.call('PEXPIRE', KEYS[1], string.format('%d', ttl))
-return {wait, math.floor(tokens)}                               -- integers
+return {wait, math.max(0, math.floor(tokens))}                 -- integers; a debt reports 0 left
 `,
 };
