@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InvalidOptionError, StoreUnavailableError } from '../../src/errors.js';
+import { entityKey } from '../../src/store/keys.js';
 import { redisStore } from '../../src/store/redis/RedisStore.js';
 import type { RestartEvent } from '../../src/store/Store.js';
 import {
@@ -48,6 +49,30 @@ describe.skipIf(!available)('redis store', () => {
         await Promise.all(keys.map((k) => client.call('CLUSTER', 'KEYSLOT', k).catch(() => 'n/a'))),
       );
       expect(slots.size).toBe(1);
+    } finally {
+      client.disconnect();
+      await store.close();
+    }
+  });
+
+  it('rate limits: a take let through short owes it, and the stored tokens are rounded down', async () => {
+    // `at` in the future: the server clock is "behind" it, so the script refills nothing and
+    // the bucket holds exactly what is written here.
+    const store = redisStore(redisUrl(), { prefix });
+    const client = new Redis(redisUrl());
+    try {
+      const key = `debt:${Date.now()}`;
+      const bucket = entityKey(prefix, 'ratelimit', key);
+      const future = String((Date.now() + 3_600_000) * 1000);
+      await client.hset(bucket, 'tokens', '0.9999995', 'at', future);
+      const limit = { capacity: 1, refillPerSec: 1 };
+      expect(await store.rateLimits.take(key, limit)).toEqual({ allowed: true, remaining: 0, retryAfterMs: 0 });
+      // 5e-7 owed, kept as -0.000001 (rounded down): the next take is refused, and says 0 left.
+      expect(await client.hget(bucket, 'tokens')).toBe('-0.000001');
+      expect(await store.rateLimits.take(key, limit)).toEqual({ allowed: false, remaining: 0, retryAfterMs: 1000 });
+      await client.hset(bucket, 'tokens', '0.1234567', 'at', future);
+      await store.rateLimits.take(key, limit);
+      expect(await client.hget(bucket, 'tokens')).toBe('0.123456');
     } finally {
       client.disconnect();
       await store.close();
