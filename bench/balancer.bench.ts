@@ -21,11 +21,13 @@
  */
 import { BalancedPool } from 'undici';
 import type { Balancer } from '../src/balancer/Balancer.js';
-import { createBalancer } from '../src/balancer/createBalancer.js';
 import type { Lease } from '../src/balancer/Lease.js';
 import type { BalancerOptions } from '../src/balancer/options.js';
-import { BALANCER_STRATEGIES } from '../src/balancer/strategies/Strategy.js';
 import { type BenchTask, interleave, machine, type TaskResult, writeResults } from './harness.js';
+import { loadRingway } from './ringway.js';
+
+const { ringway, from: ringwayFrom } = await loadRingway();
+const { createBalancer, BALANCER_STRATEGIES } = ringway;
 
 const SIZES = [10, 1000] as const;
 const OPS = 20_000;
@@ -158,7 +160,7 @@ console.log('\nRatios (> 1: ringway faster):');
 for (const [k, v] of Object.entries(ratios)) console.log(`  ${k}: ${v.toFixed(2)}`);
 
 writeResults('balancer', {
-  machine: machine(),
+  machine: { ...machine(), ringway: ringwayFrom },
   ops: OPS,
   inFlight: WINDOW,
   weights: '1 + (i * 7919) % 10',

@@ -23,10 +23,11 @@
  * Writes bench/results/config.json and prints markdown tables.
  */
 import { Redis } from 'ioredis';
-import { ConfigCenter } from '../src/config/ConfigCenter.js';
-import { memoryStore } from '../src/store/memory/MemoryStore.js';
-import { redisStore } from '../src/store/redis/RedisStore.js';
 import { interleave, machine, table, writeResults } from './harness.js';
+import { loadRingway } from './ringway.js';
+
+const { ringway, from: ringwayFrom } = await loadRingway();
+const { ConfigCenter, memoryStore, redisStore } = ringway;
 
 const URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PREFIX = `bench:config:${process.pid}:`;
@@ -231,7 +232,7 @@ row('ringway watch (pub/sub + revision)', propagation.ringway);
 row(`naive: poll GET every ${POLL_MS} ms`, propagation.naivePolling);
 
 writeResults('config', {
-  machine: machine(),
+  machine: { ...machine(), ringway: ringwayFrom },
   valueBytes: bytes,
   watchers: WATCHERS,
   ops,

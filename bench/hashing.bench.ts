@@ -12,10 +12,11 @@
  * bench/results/hashing.json.
  */
 import HashRingPkg from 'hashring';
-import { HashRing } from '../src/ring/HashRing.js';
-import { jumpHash } from '../src/ring/jumpHash.js';
-import { MaglevTable } from '../src/ring/MaglevTable.js';
 import { interleave, machine, table, writeResults } from './harness.js';
+import { loadRingway } from './ringway.js';
+
+const { ringway, from: ringwayFrom } = await loadRingway();
+const { HashRing, jumpHash, MaglevTable } = ringway;
 
 const KEYS = 1_000_000;
 const PEER_KEYS = 100_000;
@@ -221,7 +222,7 @@ for (const q of quality) {
   console.log(`| ${q.scheme} | ${q.maxOverMean.toFixed(3)} | ${add} | ${rem} |`);
 }
 writeResults('hashing', {
-  machine: machine(),
+  machine: { ...machine(), ringway: ringwayFrom },
   keys: KEYS,
   peerKeys: PEER_KEYS,
   nodes: NODES,

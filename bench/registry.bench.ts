@@ -25,10 +25,12 @@
  */
 import { Redis } from 'ioredis';
 import type { RegistryOptions } from '../src/registry/RegistryOptions.js';
-import { ServiceRegistry } from '../src/registry/ServiceRegistry.js';
 import { entityKey } from '../src/store/keys.js';
-import { redisStore } from '../src/store/redis/RedisStore.js';
 import { interleave, machine, table, writeResults } from './harness.js';
+import { loadRingway } from './ringway.js';
+
+const { ringway, from: ringwayFrom } = await loadRingway();
+const { ServiceRegistry, redisStore } = ringway;
 
 const URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PREFIX = `bench:registry:${process.pid}:`;
@@ -222,7 +224,7 @@ row('ringway watch (pub/sub + index)', propagation.ringway);
 row(`naive: poll HGET every ${POLL_MS} ms`, propagation.naivePolling);
 
 writeResults('registry', {
-  machine: machine(),
+  machine: { ...machine(), ringway: ringwayFrom },
   instances: INSTANCES,
   watchers: WATCHERS,
   lookups,

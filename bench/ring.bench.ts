@@ -12,8 +12,12 @@
  */
 import ConsistentHash from 'consistent-hash';
 import HashRingPkg from 'hashring';
-import { HashRing } from '../src/index.js';
 import { interleave, machine, table, writeResults } from './harness.js';
+import { loadRingway } from './ringway.js';
+
+const { ringway, from: ringwayFrom } = await loadRingway();
+const { HashRing } = ringway;
+
 import { TunedRing } from './tunedRing.js';
 
 const KEYS = 1_000_000;
@@ -137,7 +141,7 @@ for (const r of builds) console.log(`  ${r.name}: ${(r.nsPerUnit / 1e6).toFixed(
 console.log('\nRatios:');
 for (const [k, v] of Object.entries(ratios)) console.log(`  ${k}: ${v.toFixed(2)}`);
 writeResults('ring', {
-  machine: machine(),
+  machine: { ...machine(), ringway: ringwayFrom },
   keys: KEYS,
   peerKeys: PEER_KEYS,
   nodes: NODES,
