@@ -16,8 +16,15 @@
  * token header names, no control bytes in values, no obs-fold, heads of at most
  * `maxHeaderSize` bytes, no Content-Length beside Transfer-Encoding, one Content-Length of
  * digits only, chunked as the last transfer coding, well-formed chunks. No body for HEAD,
- * 204 and 304; 1xx interim answers are skipped (101 is an error: no upgrades here); a
+ * 204 and 304, and no reuse of the connection after HEAD or a 204 that announces a body (an
+ * upstream that sends one anyway must not answer the next request with it; undici closes
+ * after HEAD too); 1xx interim answers are skipped (101 is an error: no upgrades here); a
  * response with neither length nor chunking ends when the upstream closes.
+ *
+ * A request that ends before a byte of it is written (aborted from onConnect, e.g. a try
+ * that timed out while queued, or refused by the pool) leaves its connection open for the
+ * next one. A handler that throws is contained: its request fails (or, from onComplete or
+ * onError, nothing more happens) and the connection and the process go on.
  *
  * Requests: the caller's headers are written as given (the proxy passes names and values
  * that Node's parser already validated, plus its own); `host` is added when absent; a body
@@ -137,7 +144,7 @@ class Connection {
   keepAlive = true;
   keepAliveMs: number;
   paused = false;
-  /** The upstream ended a body that runs until close while we were paused. */
+  /** The upstream ended the connection while we were paused (judged on resume). */
   ended = false;
   writingBody = false;
   headRequest = false;
@@ -167,11 +174,19 @@ class Connection {
       this.pending = undefined;
       this.#parseSafely(rest);
     }
-    if (this.ended && this.state === UNTIL_CLOSE && this.ex === ex && !this.paused) this.#complete(null);
+    // The upstream closed while we were paused: what it sent before is all there is.
+    if (this.ended && this.ex === ex && !this.paused) {
+      if (this.state === UNTIL_CLOSE) this.#complete(null);
+      else this.fail(new Http1Error('ERR_UPSTREAM_CLOSED', 'the upstream closed the connection'));
+    }
   }
 
-  /** Sends `ex` on this (connected, free) connection. */
-  start(ex: Exchange): void {
+  /**
+   * Sends `ex` on this (connected, free) connection. Returns false when `ex` ended before a
+   * byte was written (aborted in onConnect, or a request the pool refuses) and the connection
+   * is free again: the caller gives it the next request or puts it back.
+   */
+  start(ex: Exchange): boolean {
     this.ex = ex;
     this.state = HEAD;
     this.keepAlive = true;
@@ -181,15 +196,18 @@ class Connection {
     this.lastActive = performance.now();
     const { request } = ex;
     this.headRequest = request.method === 'HEAD';
+    let writing = false;
     ex.handler.onConnect((err?: Error) => {
       if (ex.done || this.ex !== ex) return;
-      this.fail(err ?? new Http1Error('ERR_ABORTED', 'request aborted'));
+      const reason = err ?? new Http1Error('ERR_ABORTED', 'request aborted');
+      if (writing) this.fail(reason);
+      else this.#refuse(ex, reason);
     });
-    if (ex.done || this.ex !== ex) return; // aborted in onConnect
+    if (ex.done || this.ex !== ex) return this.#busy(); // aborted in onConnect
     const { method, path, headers, body } = request;
     if (BAD_PATH.test(path) || path === '') {
-      this.fail(new Http1Error('ERR_INVALID_REQUEST', `invalid request path ${JSON.stringify(path)}`));
-      return;
+      this.#refuse(ex, new Http1Error('ERR_INVALID_REQUEST', `invalid request path ${JSON.stringify(path)}`));
+      return this.#busy();
     }
     let head = `${method} ${path} HTTP/1.1\r\n`;
     let host = false;
@@ -205,19 +223,46 @@ class Connection {
     if (!host) head += `host: ${this.pool.hostHeader}\r\n`;
     if (body === null) {
       if (length !== undefined && length !== '0') {
-        this.fail(new Http1Error('ERR_REQUEST_CONTENT_LENGTH', `content-length ${length} with no body`));
-        return;
+        this.#refuse(ex, new Http1Error('ERR_REQUEST_CONTENT_LENGTH', `content-length ${length} with no body`));
+        return this.#busy();
       }
       if (length === undefined && BODY_METHODS.has(method)) head += 'content-length: 0\r\n';
+      writing = true;
       this.socket.write(`${head}\r\n`, 'latin1');
-      return;
+      return true;
     }
     if (length === undefined) head += 'transfer-encoding: chunked\r\n';
     else if (!DIGITS.test(length)) {
-      this.fail(new Http1Error('ERR_REQUEST_CONTENT_LENGTH', `invalid content-length ${JSON.stringify(length)}`));
-      return;
+      this.#refuse(
+        ex,
+        new Http1Error('ERR_REQUEST_CONTENT_LENGTH', `invalid content-length ${JSON.stringify(length)}`),
+      );
+      return this.#busy();
     }
+    writing = true;
     void this.#writeBody(ex, `${head}\r\n`, body, length === undefined ? -1 : Number(length));
+    return true;
+  }
+
+  /** Whether the connection is taken (or gone) rather than free for another request. */
+  #busy(): boolean {
+    return this.ex !== undefined || this.socket.destroyed || this.closed;
+  }
+
+  /**
+   * Ends `ex`, which wrote nothing, with `err`; the connection stays open and free. (Its
+   * handler may dispatch again from onError: this connection is in no list meanwhile, so the
+   * caller of start() hands it the next request.)
+   */
+  #refuse(ex: Exchange, err: Error): void {
+    this.ex = undefined;
+    this.state = IDLE;
+    ex.done = true;
+    try {
+      ex.handler.onError(err);
+    } catch {
+      // A handler that throws from onError has nobody left to tell.
+    }
   }
 
   /**
@@ -298,7 +343,11 @@ class Connection {
       this.socket.resume();
     }
     this.lastActive = performance.now();
-    ex.handler.onComplete(trailers);
+    try {
+      ex.handler.onComplete(trailers);
+    } catch {
+      // A handler that throws from onComplete has nobody left to tell; the connection goes on.
+    }
     if (this.keepAlive && !this.closed) this.pool.released(this);
     else if (!this.socket.destroyed) this.socket.destroy();
   }
@@ -561,6 +610,12 @@ class Connection {
       else this.keepAliveMs = Math.min(this.pool.keepAliveTimeoutMs, keepAliveHint);
     }
     this.status = status;
+    // After HEAD, or a 204 that announces a body, an upstream that sends the body anyway would
+    // have it read as the next request's answer (bytes that come later than this read are
+    // not caught below): such a connection is not reused. undici closes after HEAD too.
+    if (this.headRequest || (status === 204 && (chunked === true || (length !== undefined && length !== '0')))) {
+      this.keepAlive = false;
+    }
     const bodyless = this.headRequest || status === 204 || status === 304;
     let complete = false;
     if (bodyless || (length !== undefined && Number(length) === 0)) {
@@ -580,8 +635,9 @@ class Connection {
   }
 
   #onEnd(): void {
-    if (this.ex !== undefined && this.state === UNTIL_CLOSE) {
-      // The end of a body that runs until close: complete now, or once resumed.
+    if (this.ex !== undefined && (this.paused || this.state === UNTIL_CLOSE)) {
+      // Paused, the rest of the answer may wait whole in `pending` (the socket, drained,
+      // reports its end at once): judged on resume. A body that runs until close completes.
       this.keepAlive = false;
       this.ended = true;
       if (!this.paused) this.#complete(null);
@@ -605,8 +661,8 @@ class Connection {
       this.pool.connectFailed(this, new Http1Error('ERR_UPSTREAM_CLOSED', 'the connection closed while opening'));
       return;
     }
-    // A body until close that ended while paused completes on resume; anything else was cut.
-    if (this.ex !== undefined && !(this.state === UNTIL_CLOSE && this.ended)) {
+    // An answer whose end came while paused is judged on resume; anything else was cut.
+    if (this.ex !== undefined && !this.ended) {
       this.fail(new Http1Error('ERR_UPSTREAM_CLOSED', 'the upstream closed the connection'));
     }
     this.pool.removed(this);
@@ -765,14 +821,20 @@ export class Http1Pool {
     if (this.#closing) {
       queueMicrotask(() => {
         ex.done = true;
-        handler.onError(new Http1Error('ERR_POOL_CLOSED', `the pool of ${this.origin} is closed`));
+        try {
+          handler.onError(new Http1Error('ERR_POOL_CLOSED', `the pool of ${this.origin} is closed`));
+        } catch {
+          // nobody left to tell
+        }
       });
       return false;
     }
     let idle = this.#idle.pop();
     while (idle !== undefined && (idle.closed || idle.socket.destroyed)) idle = this.#idle.pop();
     if (idle !== undefined) {
-      idle.start(ex);
+      // Refused before a byte went out: the connection is free again (and may be owed to a
+      // request its handler dispatched meanwhile).
+      if (!idle.start(ex)) this.released(idle);
       return true;
     }
     this.#queue.push(ex);
@@ -818,10 +880,10 @@ export class Http1Pool {
       conn.socket.destroy();
       return;
     }
-    const next = this.#queue.shift();
-    if (next !== undefined) {
-      conn.start(next);
-      return;
+    // A loop, not recursion: a long run of waiters that gave up (aborted in onConnect) each
+    // hand the connection straight back.
+    for (let next = this.#queue.shift(); next !== undefined; next = this.#queue.shift()) {
+      if (conn.start(next)) return;
     }
     if (this.#closing) {
       conn.socket.destroy();
