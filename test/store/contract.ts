@@ -309,6 +309,28 @@ export function run(name: string, makeStore: MakeStore): void {
           expect((await store.locks.inspect(r)).holder).toBe('live');
         });
 
+        it("a waiter's place lasts its own queueTtlMs, whatever another waiter asks for", async () => {
+          // Found in review: each poll on Redis used to set the whole queue's expiry to the
+          // poller's queueTtlMs, so a waiter with a short one cut everyone's places short.
+          const r = fresh('fair');
+          await store.locks.acquire(req(r, 'h'));
+          await store.locks.acquire(req(r, 'long', { fair: true, queueTtlMs: 3_000 }));
+          await store.locks.acquire(req(r, 'short', { fair: true, queueTtlMs: 100 })); // then stops polling
+          await sleep(400);
+          expect((await store.locks.inspect(r)).queue).toEqual(['long']);
+          await store.locks.release(r, 'h');
+          expect((await store.locks.inspect(r)).holder).toBe('long');
+        });
+
+        it('inspect lists only waiters whose places are live, wherever they stand in the queue', async () => {
+          const r = fresh('fair');
+          await store.locks.acquire(req(r, 'h'));
+          await store.locks.acquire(req(r, 'live', { fair: true, queueTtlMs: 3_000 }));
+          await store.locks.acquire(req(r, 'gone', { fair: true, queueTtlMs: 100 }));
+          await sleep(300);
+          expect((await store.locks.inspect(r)).queue).toEqual(['live']);
+        });
+
         it('leaveQueue gives the place up; a resource handed over meanwhile goes to the next', async () => {
           const r = fresh('fair');
           const seen: string[] = [];

@@ -38,6 +38,38 @@ describe('memoryStore', () => {
     await store.close();
   });
 
+  it('the fencing counter outlives a lease held past fenceRetentionMs by extends (found in review)', async () => {
+    let now = 1_000_000;
+    const store = new MemoryStore({ clock: () => now, fenceRetentionMs: 1_000 });
+    const req = { resource: 'r', ttlMs: 1_000, fair: false, queueTtlMs: 50 };
+    const a = await store.locks.acquire({ ...req, holder: 'a' });
+    for (let i = 0; i < 3; i++) {
+      now += 600;
+      expect(await store.locks.extend('r', 'a', 1_000)).toBe(true);
+    }
+    await store.locks.release('r', 'a');
+    store.locks.sweep();
+    now -= 5_000; // the clock steps back: only the counter keeps the next token above a's
+    const b = await store.locks.acquire({ ...req, holder: 'b' });
+    expect(a.acquired && b.acquired && b.token === a.token + 1).toBe(true);
+    await store.close();
+  });
+
+  it('a raiseToken that raises nothing does not keep the counter longer (as on Redis)', async () => {
+    let now = 1_000_000;
+    const store = new MemoryStore({ clock: () => now, fenceRetentionMs: 1_000 });
+    const req = { resource: 'r', ttlMs: 600, fair: false, queueTtlMs: 50 };
+    const a = await store.locks.acquire({ ...req, holder: 'a' });
+    if (!a.acquired) throw new Error('not acquired');
+    now += 500;
+    expect(await store.locks.raiseToken('r', 'a', a.token - 1)).toBe(true);
+    now += 700; // 1200 ms after the grant, 700 after the raise; a's lease ended at 600
+    const b = await store.locks.acquire({ ...req, holder: 'b' });
+    // The counter is gone: the token comes from the clock (µs), as Redis gives it.
+    expect(b).toEqual({ acquired: true, token: now * 1000 });
+    await store.close();
+  });
+
   it('sweep drops expired leases, counters and queued waiters', async () => {
     let now = 5_000;
     const store = new MemoryStore({ clock: () => now, fenceRetentionMs: 1_000 });

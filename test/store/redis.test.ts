@@ -79,6 +79,31 @@ describe.skipIf(!available)('redis store', () => {
     }
   });
 
+  it('locks: extend keeps the fencing counter of a lock held past fenceRetentionMs (found in review)', async () => {
+    const store = redisStore(redisUrl(), { prefix, fenceRetentionMs: 300 });
+    const client = new Redis(redisUrl());
+    try {
+      const r = `held-long:${Date.now()}`;
+      const a = await store.locks.acquire({ resource: r, holder: 'a', ttlMs: 400, fair: false, queueTtlMs: 1_000 });
+      for (let i = 0; i < 4; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        expect(await store.locks.extend(r, 'a', 400)).toBe(true);
+      }
+      // 600 ms after the grant, twice the retention: the counter is still there.
+      const fence = entityKey(prefix, 'lock', r) + ':fence';
+      expect(Number(await client.pttl(fence))).toBeGreaterThan(0);
+      // Gone already (a hold that outlived it before this version): extend writes it back.
+      await client.del(fence);
+      expect(await store.locks.extend(r, 'a', 400)).toBe(true);
+      expect(await store.locks.release(r, 'a')).toBe(true);
+      const b = await store.locks.acquire({ resource: r, holder: 'b', ttlMs: 400, fair: false, queueTtlMs: 1_000 });
+      expect(a.acquired && b.acquired && b.token === a.token + 1).toBe(true);
+    } finally {
+      client.disconnect();
+      await store.close();
+    }
+  });
+
   it('rejects bad arguments and options', () => {
     expect(() => redisStore('http://x')).toThrow(InvalidOptionError);
     expect(() => redisStore(42 as unknown as string)).toThrow(TypeError);

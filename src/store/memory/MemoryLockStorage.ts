@@ -87,6 +87,10 @@ export class MemoryLockStorage implements LockStorage {
     const lease = this.#lease(resource, now);
     if (lease === undefined || lease.holder !== holder) return false;
     lease.expiresAt = now + ttlMs;
+    // The counter lives at least fenceRetentionMs more (ours is the last token granted).
+    const fence = this.#fences.get(resource);
+    const last = fence === undefined || fence.expiresAt <= now ? lease.token : fence.last;
+    this.#fences.set(resource, { last, expiresAt: now + this.#fenceRetentionMs });
     return true;
   }
 
@@ -98,7 +102,8 @@ export class MemoryLockStorage implements LockStorage {
     if (token > lease.token) lease.token = token;
     const fence = this.#fences.get(resource);
     const last = fence === undefined || fence.expiresAt <= now ? 0 : fence.last;
-    this.#fences.set(resource, { last: Math.max(last, lease.token), expiresAt: now + this.#fenceRetentionMs });
+    // Only a raise writes the counter (and renews it), as on Redis.
+    if (lease.token > last) this.#fences.set(resource, { last: lease.token, expiresAt: now + this.#fenceRetentionMs });
     return true;
   }
 
@@ -141,9 +146,12 @@ export class MemoryLockStorage implements LockStorage {
     const now = this.#ctx.now();
     this.#queueHead(resource, now);
     const lease = this.#lease(resource, now);
-    const queue = this.#queues.get(resource)?.order ?? [];
-    if (lease === undefined) return { holder: undefined, token: 0, ttlMs: 0, queue: [...queue] };
-    return { holder: lease.holder, token: lease.token, ttlMs: Math.ceil(lease.expiresAt - now), queue: [...queue] };
+    // Live places only, as on Redis (a waiter behind the head that stopped polling is dropped
+    // when it reaches the head, or by the sweep).
+    const q = this.#queues.get(resource);
+    const queue = q === undefined ? [] : q.order.filter((id) => (q.deadlines.get(id) ?? 0) > now);
+    if (lease === undefined) return { holder: undefined, token: 0, ttlMs: 0, queue };
+    return { holder: lease.holder, token: lease.token, ttlMs: Math.ceil(lease.expiresAt - now), queue };
   }
 
   onReleased(listener: (resource: string, holder: string, token: number) => void, owner?: string): ReleaseSubscription {

@@ -132,7 +132,10 @@ export class RedisLockStorage implements LockStorage {
   }
 
   async extend(resource: string, holder: string, ttlMs: number): Promise<boolean> {
-    return (await this.#ctx.run('ringwayLockExtend', this.#keys(resource).lease, holder, ttlMs)) === 1;
+    const keys = this.#keys(resource);
+    return (
+      (await this.#ctx.run('ringwayLockExtend', keys.lease, keys.fence, holder, ttlMs, this.#fenceRetentionMs)) === 1
+    );
   }
 
   async raiseToken(resource: string, holder: string, token: number): Promise<boolean> {

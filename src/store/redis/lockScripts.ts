@@ -178,9 +178,11 @@ if fair then                                                    -- fair mode: ta
   end
   redis.call('ZADD', KEYS[4], nowMs + tonumber(ARGV[4]), ARGV[1]) -- we polled: our place lasts queueTtlMs more
   redis.call('HSET', KEYS[5], ARGV[1], ARGV[2])                 -- the lease to hand over to us
-  redis.call('PEXPIRE', KEYS[3], ARGV[4])                       -- the queue vanishes when its last waiter
-  redis.call('PEXPIRE', KEYS[4], ARGV[4])                       -- stops polling
-  redis.call('PEXPIRE', KEYS[5], ARGV[4])
+  for i = 3, 5 do                                               -- the queue vanishes when its last waiter stops
+    if redis.call('PTTL', KEYS[i]) < tonumber(ARGV[4]) then       -- polling: only ever lengthened, so a waiter
+      redis.call('PEXPIRE', KEYS[i], ARGV[4])                   -- with a short queueTtlMs never cuts others' places
+    end                                                         -- short (a new key's PTTL is -1: set)
+  end
   return {refused, place}                                       -- the waiter's place tells it how often to poll
 end
 return refused                                                  -- plain waiters poll with backoff
@@ -227,12 +229,19 @@ return 1
 };
 
 /**
- * Extends a lease we hold. KEYS: lease. ARGV: holder, ttlMs. Returns 1, or 0 when not ours.
+ * Extends a lease we hold, and keeps the fencing counter at least fenceRetentionMs from now
+ * (a lock held longer than that by extends must not lose it). KEYS: lease, fence. ARGV:
+ * holder, ttlMs, fenceRetentionMs. Returns 1, or 0 when not ours.
  */
 export const EXTEND_SCRIPT: ScriptDefinition = {
-  numberOfKeys: 1,
+  numberOfKeys: 2,
   lua: `${HELD_BY_US}
 redis.call('PEXPIRE', KEYS[1], ARGV[2])                         -- the lease now ends ttlMs from now
+if redis.call('PEXPIRE', KEYS[2], ARGV[3]) == 0 then            -- the counter lives on, or, already gone:
+  local mark = ''                                               -- ours is the last token granted
+  if string.sub(lease, -2) == ' q' then mark = ' q' end         -- (with the queue's mark, if any)
+  redis.call('SET', KEYS[2], string.match(lease, '^%d+', #mine + 1) .. mark, 'PX', ARGV[3])
+end
 return 1
 `,
 };
