@@ -90,7 +90,7 @@ describe.skipIf(!available)('redis store', () => {
         expect(await store.locks.extend(r, 'a', 400)).toBe(true);
       }
       // 600 ms after the grant, twice the retention: the counter is still there.
-      const fence = entityKey(prefix, 'lock', r) + ':fence';
+      const fence = `${entityKey(prefix, 'lock', r)}:fence`;
       expect(Number(await client.pttl(fence))).toBeGreaterThan(0);
       // Gone already (a hold that outlived it before this version): extend writes it back.
       await client.del(fence);

@@ -53,10 +53,10 @@ export class TokenBuckets {
       // A take short by less than TOKEN_EPSILON goes through and owes the shortfall (the
       // bucket dips below 0 by at most that much): shortfalls never add up to free tokens.
       b.tokens -= cost;
-      this.lastTokens = b.tokens > 0 ? b.tokens : 0;
+      this.lastTokens = Math.max(0, b.tokens);
       return 0;
     }
-    this.lastTokens = b.tokens > 0 ? b.tokens : 0;
+    this.lastTokens = Math.max(0, b.tokens);
     return Math.min(MAX_RETRY_AFTER_MS, Math.max(1, Math.ceil(((cost - TOKEN_EPSILON - b.tokens) * 1000) / rate)));
   }
 
