@@ -5,10 +5,19 @@
  * center reports itself degraded. When it is back, watches keep their last values (the store
  * lost them: reported `lost`, never as deletes) and catch up with every write made after it.
  */
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigCenter, type ConfigChange, type ConfigEvent } from '../../src/config/ConfigCenter.js';
 import { redisStore } from '../../src/store/redis/RedisStore.js';
-import { haveRedisServerBinary, type RedisServer, startRedisServer } from '../helpers/redis.js';
+import {
+  deletePrefix,
+  haveRedisServerBinary,
+  type RedisServer,
+  redisUrl,
+  requireRedis,
+  startRedisServer,
+  testPrefix,
+} from '../helpers/redis.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -83,4 +92,83 @@ describe.skipIf(!haveRedisServerBinary())('config center: redis-server stopped a
       await Promise.all(stores.map((s) => s.close()));
     }
   }, 60_000);
+});
+
+/**
+ * A loopback TCP proxy to Redis that, once armed with a marker, cuts the connection instead
+ * of passing on the next reply holding that marker: the command ran, its answer is lost.
+ */
+async function replyCutter(target: URL): Promise<{ url: string; arm(marker: string): void; close(): Promise<void> }> {
+  let marker: string | undefined;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port || 6379), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => sockets.delete(s));
+    }
+    client.on('data', (d) => upstream.write(d));
+    upstream.on('data', (d: Buffer) => {
+      if (marker !== undefined && d.includes(marker)) {
+        marker = undefined;
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
+      client.write(d);
+    });
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    arm: (m) => {
+      marker = m;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+const haveRedis = await requireRedis('config writes whose reply is lost');
+
+describe.skipIf(!haveRedis)('config center: a write whose reply is lost', () => {
+  it('fails with ERR_STORE_UNAVAILABLE and is applied once: never sent again after a reconnect', async () => {
+    // ioredis re-sends commands left unanswered by a dropped connection unless told not to;
+    // the store's scripts are not idempotent, so a resend would apply a write twice and turn
+    // a CAS that succeeded into a conflict.
+    const cutter = await replyCutter(new URL(redisUrl()));
+    const prefix = testPrefix('config-lost-reply');
+    const store = redisStore(cutter.url, {
+      prefix,
+      commandTimeoutMs: 2_000,
+      redisOptions: { retryStrategy: () => 20 },
+    });
+    const config = new ConfigCenter({ store, namespace: 'lost', pollIntervalMs: 60_000 });
+    try {
+      await config.set('counter', 0);
+      cutter.arm('written');
+      await expect(config.set('counter', 1, { expectedVersion: 1 })).rejects.toMatchObject({
+        code: 'ERR_STORE_UNAVAILABLE',
+      });
+      cutter.arm('written');
+      await expect(config.set('plain', 'once')).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+      // Each ran exactly once.
+      expect((await config.history('counter')).map((h) => [h.version, h.value])).toEqual([
+        [2, 1],
+        [1, 0],
+      ]);
+      expect((await config.history('plain')).map((h) => [h.version, h.value])).toEqual([[1, 'once']]);
+    } finally {
+      await config.close();
+      await store.close();
+      await cutter.close();
+      await deletePrefix(redisUrl(), prefix);
+    }
+  }, 20_000);
 });

@@ -102,8 +102,12 @@ export class RedisStore implements Store {
       }
       // The store bounds each command itself (RedisContext.bounded), more cheaply than
       // ioredis' per-command `commandTimeout`.
+      // No resend of commands a dropped connection left unanswered: the store's scripts are
+      // not idempotent (a resent write would apply twice, a CAS that succeeded would come
+      // back a conflict). Such a command fails with ERR_STORE_UNAVAILABLE: outcome unknown.
       const client = new Redis(clientOrUrl, {
         maxRetriesPerRequest: 1,
+        autoResendUnfulfilledCommands: false,
         ...checkObject('redisOptions', opts.redisOptions),
       });
       // Failures surface through commands as StoreUnavailableError; without a listener
