@@ -243,6 +243,7 @@ export class Gateway {
       metrics: this.metrics,
       proxy,
       deadlines: new DeadlineQueue<Try>(),
+      draining: false,
       finished: () => {
         this.#inFlight--;
         if (this.#inFlight === 0) this.#drained?.();
@@ -418,6 +419,16 @@ export class Gateway {
       this.#reject(res, 'ERR_BAD_REQUEST', target.error, requestId, undefined, true);
       return;
     }
+    // Two Host headers: which one names the target is ambiguous (RFC 9112 3.2: 400).
+    const raw = req.rawHeaders;
+    let hosts = 0;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i] as string;
+      if (name.length === 4 && name.toLowerCase() === 'host' && ++hosts > 1) {
+        this.#reject(res, 'ERR_BAD_REQUEST', 'more than one Host header', requestId, undefined, true);
+        return;
+      }
+    }
     const compiled = this.#compiled;
     const headers = req.headers;
     const method = req.method as string;
@@ -456,13 +467,21 @@ export class Gateway {
           return;
         }
       } else {
-        wait.then(
-          (ms) => {
+        // In flight while it waits (a shutdown drains it too); a limiter that fails lets it through.
+        this.#inFlight++;
+        const go = (ms: number): void => {
+          try {
             if (ms > 0) this.#limited(res, route, ms, requestId, hasBody);
             else this.#forward(rt, req, res, requestId, target.path, target.query, clientIp, hasBody, started);
-          },
-          () => this.#forward(rt, req, res, requestId, target.path, target.query, clientIp, hasBody, started),
-        );
+          } catch (err) {
+            this.log.error({ err, reqId: requestId }, 'gateway error');
+            this.#reject(res, 'ERR_INTERNAL', 'the gateway failed; see its log', requestId, undefined, true);
+          }
+          // After #forward counted the request itself, so the count never dips to 0 between.
+          this.#inFlight--;
+          if (this.#inFlight === 0) this.#drained?.();
+        };
+        wait.then(go, () => go(0));
         return;
       }
     }
@@ -575,6 +594,7 @@ export class Gateway {
 
   async #shutdown(): Promise<void> {
     this.#draining = true;
+    this.#shared.draining = true;
     this.liveRoutes?.close();
     // A start in progress opens no more ports (listen() checks #closed); a port opening now
     // is let finish, so that its close below closes it. The other closes at once.

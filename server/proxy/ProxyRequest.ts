@@ -52,6 +52,8 @@ export interface ProxyShared {
   readonly proxy: ResolvedProxyOptions;
   /** Per-try deadlines (one queue per timeout value, no Node timer per request). */
   readonly deadlines: DeadlineQueue<Try>;
+  /** True once the gateway is shutting down: answers then close their connections. */
+  draining: boolean;
   /** Called once per request when it is over, whatever the outcome. */
   finished(request: ProxyRequest): void;
   /** Logs a failed try or request (debug level). */
@@ -340,8 +342,10 @@ export class ProxyRequest {
     t.state = RESPONDING;
     t.status = status;
     if (this.rt.route.retries.onStatus.has(status) && this.#mayRetry('status', status)) {
-      // Drop this answer (its body drains into nothing) and try elsewhere.
+      // Drop this answer and its exchange (a body that never ends must hold nothing up, and
+      // the dropped try must stop sending the request body), then try elsewhere.
       t.abandoned = true;
+      t.abort?.(ABANDONED);
       this.#endTry(t, false);
       this.shared.metrics?.upstreamFailures.labels(this.rt.route.name, t.lease.endpoint.id, 'status').inc();
       this.lastFailure = { code: 'ERR_UPSTREAM_FAILURE', message: `upstream answered ${status}` };
@@ -351,6 +355,8 @@ export class ProxyRequest {
     const res = this.res;
     if (res.destroyed) return false;
     const proxy = this.shared.proxy;
+    // Shutting down: this connection closes after the answer, and the answer says so.
+    if (this.shared.draining) res.shouldKeepAlive = false;
     try {
       res.writeHead(status, forwardResponseHeaders(raw, proxy.requestIdHeader, this.requestId, proxy.via, t));
     } catch (err) {
@@ -428,9 +434,17 @@ export class ProxyRequest {
     if (t.abandoned || this.done) return;
     t.abandoned = true;
     t.abort?.(TIMED_OUT);
+    const perTry = this.rt.route.retries.perTryTimeoutMs;
+    const body = this.body;
+    if (body !== undefined && !body.complete) {
+      // The client had not sent its whole body: its slowness, not the upstream's. No verdict
+      // on the instance (outlier detection must not eject it for a slow client), no retry.
+      this.#endTry(t, undefined);
+      this.#fail('ERR_REQUEST_TIMEOUT', `the request body did not arrive within ${perTry} ms`, true);
+      return;
+    }
     this.#endTry(t, false);
     this.shared.metrics?.upstreamFailures.labels(this.rt.route.name, t.lease.endpoint.id, 'timeout').inc();
-    const perTry = this.rt.route.retries.perTryTimeoutMs;
     this.lastFailure = { code: 'ERR_UPSTREAM_TIMEOUT', message: `the upstream did not answer within ${perTry} ms` };
     if (this.#mayRetry('timeout')) {
       this.#retry(t, 'timeout');

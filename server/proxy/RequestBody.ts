@@ -3,7 +3,10 @@
  * backpressure (never gathered whole), counted against the route's body limit, and kept for
  * a retry while it fits in the replay buffer (Envoy keeps a request buffer for retries the
  * same way, `per_request_buffer_limit_bytes`). Each try gets its own iterable; a retry
- * replays the kept chunks, then goes on reading from the client.
+ * replays the kept chunks, then goes on reading from the client. Only the newest try reads
+ * from the client: a dropped try that asks for more is refused, so no chunk can go to a try
+ * that no longer counts, and a try that finds itself behind by more than the one chunk read
+ * last (the replay buffer having been outgrown) fails instead of sending a body with a hole.
  *
  * The client's stream is read through `iterator({ destroyOnReturn: false })`, so an upstream
  * try that fails and drops its iterable never destroys the client's connection.
@@ -28,6 +31,11 @@ export class RequestBody {
   #bytes = 0;
   #pending: Promise<IteratorResult<Buffer>> | undefined;
   #ended = false;
+  /** Chunks read from the client, and the last of them. */
+  #count = 0;
+  #last: Buffer | undefined = undefined;
+  /** Id of the newest try's stream: the only one that may read from the client. */
+  #live = 0;
   /** Whether any byte was handed to an upstream try. */
   started = false;
   /** Whether the body passed the limit. */
@@ -50,6 +58,11 @@ export class RequestBody {
     return this.#bytes;
   }
 
+  /** Whether the client has sent the whole body. */
+  get complete(): boolean {
+    return this.#ended;
+  }
+
   /** One read from the client, shared if a dropped try left one pending. */
   #pull(): Promise<IteratorResult<Buffer>> {
     this.#pending ??= this.#source.next().then((r) => {
@@ -59,6 +72,8 @@ export class RequestBody {
         return r;
       }
       const chunk = r.value;
+      this.#count++;
+      this.#last = chunk;
       this.#bytes += chunk.byteLength;
       if (this.#bytes > this.#limit) {
         this.tooLarge = true;
@@ -74,23 +89,32 @@ export class RequestBody {
   }
 
   /** The body for one try: the kept chunks, then the rest as it arrives. */
-  async *stream(): AsyncGenerator<Buffer, void, undefined> {
-    let i = 0;
+  stream(): AsyncGenerator<Buffer, void, undefined> {
+    return this.#iterate(++this.#live);
+  }
+
+  async *#iterate(id: number): AsyncGenerator<Buffer, void, undefined> {
+    // This try's own view of the kept chunks: the buffer may be dropped by a later read.
+    const kept = this.#kept;
+    let sent = 0;
     for (;;) {
-      const kept = this.#kept;
-      if (kept !== undefined && i < kept.length) {
+      if (kept !== undefined && sent < kept.length) {
         this.started = true;
-        yield kept[i++] as Buffer;
+        yield kept[sent++] as Buffer;
+        continue;
+      }
+      if (sent < this.#count) {
+        // Behind what was read: only the last chunk read is still here.
+        if (sent !== this.#count - 1) throw new Error('the request body is no longer replayable');
+        this.started = true;
+        sent++;
+        yield this.#last as Buffer;
         continue;
       }
       if (this.#ended) return;
+      if (id !== this.#live) throw new Error('a newer try took over the request body');
       const r = await this.#pull();
       if (r.done === true) return;
-      // A kept chunk is yielded from `kept` on the next turn; one past the replay buffer now.
-      if (this.#kept === undefined) {
-        this.started = true;
-        yield r.value;
-      }
     }
   }
 }
