@@ -20,7 +20,7 @@
  * ```
  */
 
-import { NotFoundError, StoreUnavailableError, VersionConflictError } from '../errors.js';
+import { InvalidOptionError, NotFoundError, StoreUnavailableError, VersionConflictError } from '../errors.js';
 import type { ConfigSync, ConfigWriteResult, StoredConfigChange, StoredConfigEntry } from '../store/ConfigStorage.js';
 import { OutageTracker } from '../store/OutageTracker.js';
 import { checkInt, checkObject } from '../validate.js';
@@ -77,6 +77,13 @@ export interface ConfigWriteOptions extends ConfigNamespaceOption {
 export interface ConfigSnapshotOptions extends ConfigNamespaceOption {
   /** A revision an earlier snapshot returned: the snapshot then says whether a key under the prefix changed since. */
   since?: number;
+  /**
+   * The `generation` of the snapshot that returned `since`: when the namespace's revision is
+   * now of another generation (the store lost its data and counts anew), `changed` is true.
+   * Without it, `since` is taken as a revision of the current generation. Only read with
+   * `since`. @default not checked
+   */
+  generation?: string;
 }
 
 /** What {@link ConfigCenter.snapshot} returns. */
@@ -89,10 +96,17 @@ export interface ConfigSnapshot {
    */
   readonly revision: number;
   /**
+   * The generation of `revision`: the store starts a new one when it comes back without its
+   * data (a restart without persistence), and counts revisions from 1 again. Opaque; '' for
+   * a namespace never written. Give it back as `generation` with `since`.
+   */
+  readonly generation: string;
+  /**
    * With `since`: whether a key under the prefix was written or deleted after revision
    * `since`. True also when the store can no longer tell (its change log or a key's history
-   * no longer reaches back that far) and when `since` is ahead of the store (a store that
-   * lost its data): then the caller should take `entries` as new. Undefined without `since`.
+   * no longer reaches back that far), when `since` is ahead of the store, and when
+   * `generation` was given and is not the current one (a store that lost its data): then
+   * the caller should take `entries` as new. Undefined without `since`.
    */
   readonly changed: boolean | undefined;
 }
@@ -321,11 +335,23 @@ export class ConfigCenter {
 
   /**
    * Every live key starting with `prefix`, as {@link ConfigCenter.list}, together with the
-   * namespace revision they were read at; with `since` (a revision an earlier snapshot
-   * returned), also whether a key under the prefix changed after it. This is what a blocking
-   * list (etcd's watch from a revision, Consul's `?index=`) is built on. Reads the store
-   * (never a cache).
-   * @throws {InvalidOptionError} for an oversize prefix or a bad `since`.
+   * namespace revision (and its generation) they were read at; with `since` (a revision an
+   * earlier snapshot returned), also whether a key under the prefix changed after it. This is
+   * what a blocking list (etcd's watch from a revision, Consul's `?index=`) is built on.
+   * Reads the store (never a cache).
+   *
+   * A revision alone cannot tell a store that lost its data and counted up again to the same
+   * number: pass the earlier snapshot's `generation` with `since`, and a revision of another
+   * generation counts as changed. (The empty position, revision 0 of generation '', follows
+   * into the first generation, as a watch does.)
+   * @example
+   * ```ts
+   * let last = await config.snapshot('gateway.');
+   * // later
+   * const next = await config.snapshot('gateway.', { since: last.revision, generation: last.generation });
+   * if (next.changed) apply(next.entries);
+   * ```
+   * @throws {InvalidOptionError} for an oversize prefix, a bad `since` or a `generation` that is not a string.
    * @throws {NotFoundError} for a namespace this center does not have.
    * @throws {StoreUnavailableError} when the store cannot be reached.
    */
@@ -334,6 +360,10 @@ export class ConfigCenter {
     checkKey('prefix', prefix, this.options.maxKeyLength, true);
     const since =
       options.since === undefined ? undefined : checkInt('since', options.since, 0, Number.MAX_SAFE_INTEGER);
+    const generation = options.generation;
+    if (generation !== undefined && typeof generation !== 'string') {
+      throw new InvalidOptionError('generation', generation, 'must be a string (a generation a snapshot returned)');
+    }
     this.#assertOpen();
     const storage = this.options.store.config;
     let changed: boolean | undefined;
@@ -341,7 +371,9 @@ export class ConfigCenter {
     try {
       result = await storage.sync(namespace, prefix, undefined);
       if (since !== undefined) {
-        if (since === result.rev) changed = false;
+        const empty = generation === '' && since === 0;
+        if (generation !== undefined && generation !== result.gen && !empty) changed = true;
+        else if (since === result.rev) changed = false;
         else if (since > result.rev) changed = true;
         else {
           // The changes since `since` within this generation (the store's own revision log).
@@ -356,7 +388,7 @@ export class ConfigCenter {
     this.#report(CALLS, undefined);
     const entries = result.kind === 'snapshot' ? result.entries : [];
     for (const entry of entries) this.#remember(namespace, entry.key, entry);
-    return { entries: entries.map((e) => toEntry(e, false)), revision: result.rev, changed };
+    return { entries: entries.map((e) => toEntry(e, false)), revision: result.rev, generation: result.gen, changed };
   }
 
   /**
@@ -377,7 +409,9 @@ export class ConfigCenter {
 
   /**
    * Writes, as a new version, the value `key` had at `version` (a rollback to a version
-   * that a delete created deletes the key: then `deleted` is true). The value is checked against the key's schema
+   * that a delete created deletes the key: then `deleted` is true; when the key is already
+   * deleted, it writes nothing and answers with the version of the delete that holds, with
+   * or without `expectedVersion: 0`). The value is checked against the key's schema
    * as any write is. Without `expectedVersion`, a concurrent write is retried a few times on
    * the newest version; with it, a conflict fails at once.
    * @throws {InvalidOptionError} for a bad version.
@@ -412,10 +446,15 @@ export class ConfigCenter {
       const expectedVersion = expected ?? live;
       let result: ConfigWriteResult;
       if (target.deleted) {
-        if (live === 0 && expected === undefined) {
+        // Already deleted, and no other version expected: nothing to write (a delete of a key
+        // with no live value would write nothing either). Answers with the delete that holds.
+        if (live === 0 && (expected === undefined || expected === 0)) {
           return { version: head.version, updatedAt: head.updatedAt, deleted: true };
         }
         result = await this.#write(namespace, key, undefined, expectedVersion);
+        // Deleted by another writer since the history was read (expected 0 then held): read
+        // it again, to answer as above with the delete that holds now.
+        if (result.status === 'absent' && attempt < ROLLBACK_ATTEMPTS) continue;
       } else {
         this.#schemas.check(namespace, key, JSON.parse(target.value));
         result = await this.#write(namespace, key, target.value, expectedVersion);

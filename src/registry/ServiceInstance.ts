@@ -116,7 +116,6 @@ function checkMeta(field: string, value: unknown): Readonly<Record<string, strin
   if (entries.length > REGISTRATION_LIMITS.maxMetaEntries) {
     throw new InvalidOptionError(field, value, `must have at most ${REGISTRATION_LIMITS.maxMetaEntries} entries`);
   }
-  const out: Record<string, string> = {};
   for (const [k, v] of entries) {
     checkName(`${field} key`, k, REGISTRATION_LIMITS.maxMetaKeyLength);
     if (typeof v !== 'string' || v.length > REGISTRATION_LIMITS.maxMetaValueLength) {
@@ -126,9 +125,11 @@ function checkMeta(field: string, value: unknown): Readonly<Record<string, strin
         `must be a string of at most ${REGISTRATION_LIMITS.maxMetaValueLength} characters`,
       );
     }
-    out[k] = v;
   }
-  return Object.freeze(out);
+  // Own data properties for every key, `__proto__` included (an assignment would call the
+  // prototype setter and drop it); encodeRecord's JSON.stringify and decodeInstance's spread
+  // keep them as such.
+  return Object.freeze(Object.fromEntries(entries) as Record<string, string>);
 }
 
 /**

@@ -186,7 +186,8 @@ export class ServiceRegistry {
    * A registration of an id that is already registered replaces it (the older one finds
    * itself superseded at its next heartbeat).
    * @throws {InvalidOptionError} for a bad field, naming it.
-   * @throws {StoreUnavailableError} when the store cannot be reached or the registry is closed.
+   * @throws {StoreUnavailableError} when the store cannot be reached or the registry is closed
+   *   (also when it closes while the store writes the registration: that is then removed again).
    * @example
    * ```ts
    * const reg = await registry.register({ service: 'users', id: 'users-1',
@@ -203,6 +204,15 @@ export class ServiceRegistry {
       ttlMs: registered.ttlMs,
       ...this.#limits,
     });
+    if (this.#closed) {
+      // close() ran while the store wrote it, and could not deregister what it did not know
+      // of: remove it here (best effort: else it expires after its ttl, as nothing heartbeats
+      // it) and fail as a register() after close() does.
+      await this.options.store.registry
+        .deregister(registered.service, registered.id, result.epoch, this.#limits)
+        .catch(() => undefined);
+      throw closedError();
+    }
     const registration = new Registration(this.#registrationHost, registered, result.epoch, result.expiresAt);
     this.#registrations.add(registration);
     await this.#caughtUp(registered.service, result.index);
@@ -355,7 +365,7 @@ export class ServiceRegistry {
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw new StoreUnavailableError('the registry is closed');
+    if (this.#closed) throw closedError();
   }
 
   #view(service: string): ServiceView {
@@ -432,6 +442,11 @@ export class ServiceRegistry {
       }
     }
   }
+}
+
+/** What every call after {@link ServiceRegistry.close} fails with. */
+function closedError(): StoreUnavailableError {
+  return new StoreUnavailableError('the registry is closed');
 }
 
 /**

@@ -24,7 +24,15 @@ export interface CatchUpTarget<Result, Change> {
 /** One follower's catch-up loop. */
 export class CatchUpSync<Result, Change> {
   readonly #target: CatchUpTarget<Result, Change>;
-  #running: Promise<void> | undefined;
+  /**
+   * True from the moment `sync()` starts a run until the run's loop makes its last `#again`
+   * check, cleared in that same synchronous step: a `sync()` or `offer()` either finds the
+   * run busy (and the loop still sees its request) or finds it done, never a run that has
+   * decided to stop but still counts as running.
+   */
+  #busy = false;
+  /** The current (or last) run: what a `sync()` made while busy returns. */
+  #running: Promise<void> = Promise.resolve();
   #again = false;
   #snapshot = false;
   /** Notifications that arrived while a sync ran, replayed after it. */
@@ -46,13 +54,18 @@ export class CatchUpSync<Result, Change> {
    */
   sync(): Promise<void> {
     if (this.#closed) return Promise.resolve();
-    if (this.#running !== undefined) {
+    if (this.#busy) {
       this.#again = true;
       return this.#running;
     }
-    this.#running = this.#loop().finally(() => {
-      this.#running = undefined;
+    this.#busy = true;
+    // The run's promise exists before the loop starts: a sync() from inside the first read
+    // (which the loop calls synchronously) gets this run too.
+    let settle!: { resolve: () => void; reject: (error: unknown) => void };
+    this.#running = new Promise<void>((resolve, reject) => {
+      settle = { resolve, reject };
     });
+    this.#loop().then(settle.resolve, settle.reject);
     return this.#running;
   }
 
@@ -65,7 +78,7 @@ export class CatchUpSync<Result, Change> {
   /** A change notification: held back while a sync runs, else given to `target.changed`. */
   offer(change: Change): void {
     if (this.#closed) return;
-    if (this.#running !== undefined) {
+    if (this.#busy) {
       this.#pending.push(change);
       return;
     }
@@ -83,37 +96,44 @@ export class CatchUpSync<Result, Change> {
   }
 
   async #loop(): Promise<void> {
-    do {
-      this.#again = false;
-      const snapshot = this.#snapshot;
-      let result: Result;
-      try {
-        result = await this.#target.read(snapshot);
-      } catch (err) {
-        this.#target.failed(err);
-        return;
-      }
-      if (this.#closed) return;
-      if (snapshot) this.#snapshot = false;
-      try {
-        this.#target.succeeded(result);
-        // Replay what arrived during the read, in order, straight to the target (offer() would
-        // hold it back again, as the loop still runs). A gap among them asks for one more sync.
-        while (this.#pending.length > 0 && !this.#closed) {
-          const pending = this.#pending;
-          this.#pending = [];
-          for (const change of pending) {
-            if (this.#closed) break;
-            this.#target.changed(change);
-          }
+    try {
+      do {
+        this.#again = false;
+        const snapshot = this.#snapshot;
+        let result: Result;
+        try {
+          result = await this.#target.read(snapshot);
+        } catch (err) {
+          this.#target.failed(err);
+          return;
         }
-      } catch (err) {
-        // A follower that cannot apply what it read (e.g. a corrupt stored value) is told, as
-        // for a failed read; sync() never rejects (callers `void` it). The next sync re-reads.
-        this.#pending = [];
-        this.#target.failed(err);
-        return;
-      }
-    } while (this.#again && !this.#closed);
+        if (this.#closed) return;
+        if (snapshot) this.#snapshot = false;
+        try {
+          this.#target.succeeded(result);
+          // Replay what arrived during the read, in order, straight to the target (offer() would
+          // hold it back again, as the loop still runs). A gap among them asks for one more sync.
+          while (this.#pending.length > 0 && !this.#closed) {
+            const pending = this.#pending;
+            this.#pending = [];
+            for (const change of pending) {
+              if (this.#closed) break;
+              this.#target.changed(change);
+            }
+          }
+        } catch (err) {
+          // A follower that cannot apply what it read (e.g. a corrupt stored value) is told, as
+          // for a failed read; sync() never rejects (callers `void` it). The next sync re-reads.
+          this.#pending = [];
+          this.#target.failed(err);
+          return;
+        }
+      } while (this.#again && !this.#closed);
+    } finally {
+      // In the same synchronous step as the last check of `#again` (or the return after a
+      // failure or close()), not one await later: a sync() or offer() from then on starts a
+      // run or is given at once, never lands in a run that already decided to stop.
+      this.#busy = false;
+    }
   }
 }

@@ -25,12 +25,14 @@ function suite(name: string, open: () => Store): void {
 
     it('returns the entries under the prefix and the revision they were read at', async () => {
       const empty = await config.snapshot('app/');
-      expect(empty).toEqual({ entries: [], revision: 0, changed: undefined });
+      // A namespace never written has no generation yet.
+      expect(empty).toEqual({ entries: [], revision: 0, generation: '', changed: undefined });
       await config.set('app/a', 1);
       await config.set('app/b', { x: true });
       await config.set('zzz', 'outside');
       const s = await config.snapshot('app/');
       expect(s.revision).toBe(3);
+      expect(s.generation).toMatch(/^\d+$/);
       expect(s.entries.map((e) => [e.key, e.value, e.version, e.stale])).toEqual([
         ['app/a', 1, 1, false],
         ['app/b', { x: true }, 1, false],
@@ -56,13 +58,34 @@ function suite(name: string, open: () => Store): void {
       expect((await config.snapshot('app/', { since: at })).changed).toBe(true);
     });
 
+    it('with the generation of `since`, a revision of another generation counts as changed', async () => {
+      const s = await config.snapshot('app/');
+      const { revision: since, generation } = s;
+      expect((await config.snapshot('app/', { since, generation })).changed).toBe(false);
+      await config.set('zzz', 'outside again');
+      expect((await config.snapshot('app/', { since, generation })).changed).toBe(false);
+      // The same revision numbers in a generation the store no longer has: a change.
+      const other = await config.snapshot('app/', { since, generation: `${generation}0` });
+      expect(other).toMatchObject({ changed: true, generation });
+      expect((await config.snapshot('app/', { since: since + 1, generation: '1' })).changed).toBe(true);
+      // The empty position (a namespace not written yet) follows into the first generation.
+      const fresh = await config.snapshot('new/', { namespace: 'other' });
+      expect(fresh).toMatchObject({ revision: 0, generation: '' });
+      await config.set('elsewhere', 1, { namespace: 'other' });
+      const later = { since: 0, generation: '', namespace: 'other' };
+      expect((await config.snapshot('new/', later)).changed).toBe(false);
+      await config.set('new/a', 1, { namespace: 'other' });
+      expect((await config.snapshot('new/', later)).changed).toBe(true);
+    });
+
     it('keeps namespaces apart and checks its arguments', async () => {
       await config.set('app/a', 'other ns', { namespace: 'other' });
       const other = await config.snapshot('app/', { namespace: 'other' });
-      expect(other.revision).toBe(1);
+      expect(other.revision).toBe(3);
       expect(other.entries.map((e) => e.value)).toEqual(['other ns']);
       await expect(config.snapshot('', { namespace: 'nope' })).rejects.toBeInstanceOf(NotFoundError);
       await expect(config.snapshot('', { since: -1 })).rejects.toBeInstanceOf(InvalidOptionError);
+      await expect(config.snapshot('', { since: 0, generation: 7 as never })).rejects.toThrow(/generation/);
       await expect(config.snapshot('x'.repeat(300))).rejects.toBeInstanceOf(InvalidOptionError);
     });
 
@@ -87,6 +110,39 @@ if (redisAvailable) {
   suite('redis', () => redisStore(redisUrl(), { prefix }));
   afterAll(() => deletePrefix(redisUrl(), prefix));
 }
+
+describe.skipIf(!redisAvailable)('ConfigCenter.snapshot when Redis lost its data', () => {
+  const lossPrefix = testPrefix('config-snapshot-loss');
+  afterAll(() => deletePrefix(redisUrl(), lossPrefix));
+
+  it('a revision from before the loss counts as changed when its generation is given', async () => {
+    const store = redisStore(redisUrl(), { prefix: lossPrefix });
+    const config = new ConfigCenter({ store, namespace: 'lost' });
+    try {
+      await config.set('app/a', 'before');
+      const before = await config.snapshot('app/');
+      expect(before).toMatchObject({ revision: 1, changed: undefined });
+      // As a restart without persistence would: every key of the store is gone.
+      await deletePrefix(redisUrl(), lossPrefix);
+      await config.set('app/b', 'after');
+      const same = await config.snapshot('app/', { since: before.revision, generation: before.generation });
+      expect(same.revision).toBe(before.revision);
+      expect(same.generation).not.toBe(before.generation);
+      expect(same.entries.map((e) => [e.key, e.value])).toEqual([['app/b', 'after']]);
+      expect(same.changed).toBe(true);
+      // Also when the new generation's own changes after that revision lie outside the prefix.
+      await config.set('zzz', 'outside');
+      const behind = await config.snapshot('app/', { since: before.revision, generation: before.generation });
+      expect(behind).toMatchObject({ revision: 2, changed: true });
+      // Within the new generation, judged as before.
+      const now = { since: behind.revision, generation: behind.generation };
+      expect((await config.snapshot('app/', now)).changed).toBe(false);
+    } finally {
+      await config.close();
+      await store.close();
+    }
+  });
+});
 
 describe('SchemaRegistry with $id', () => {
   it('redefines a key whose schema has an $id, and a failed define changes nothing', () => {

@@ -350,6 +350,26 @@ export function run(name: string, makeStore: MakeStore): void {
         expect(await config.set('k', 'c', { expectedVersion: 0 })).toMatchObject({ version: 3 });
       });
 
+      it('rollback to a delete of a key already deleted writes nothing, also with expectedVersion 0', async () => {
+        const config = center();
+        await config.set('k', 1);
+        await config.delete('k');
+        const [head] = await config.history('k');
+        const noop = { version: 2, updatedAt: head?.updatedAt, deleted: true };
+        expect(await config.rollback('k', 2, { expectedVersion: 0 })).toEqual(noop);
+        expect(await config.rollback('k', 2)).toEqual(noop);
+        expect((await config.history('k')).map((h) => [h.version, h.deleted])).toEqual([
+          [2, true],
+          [1, false],
+        ]);
+        // Another expected version is still a conflict: the key has no live value.
+        await expect(config.rollback('k', 2, { expectedVersion: 1 })).rejects.toMatchObject({
+          code: 'ERR_VERSION_CONFLICT',
+          expected: 1,
+          actual: 0,
+        });
+      });
+
       it('no lost update: 10 writers x 50 CAS increments end at 500, gapless, every watcher at the end', async () => {
         const namespace = freshNs();
         const writers = [center({ namespace }), center({ namespace })];
@@ -445,6 +465,20 @@ export function run(name: string, makeStore: MakeStore): void {
         await eventually(() => exact.length === 3);
         expect(got).toHaveLength(5);
         e.close();
+      });
+
+      it('a write right after watch() reaches the watch at once, not at the next poll (no sync request lost)', async () => {
+        const config = center({ pollIntervalMs: 60_000 });
+        const got: string[] = [];
+        const w = config.watch('k', (c) => got.push(`${c.reason}:${c.key}@${c.version}`));
+        await config.set('k', 1);
+        await w.ready;
+        await eventually(() => got.length > 0, 2_000);
+        expect(got).toHaveLength(1);
+        expect(got[0]).toMatch(/^(initial|change):k@1$/);
+        await config.set('k', 2);
+        await eventually(() => got.length === 2, 2_000);
+        expect(got[1]).toBe('change:k@2');
       });
 
       it('a watch that hears no notifications still reports every change, from its revision (catch-up)', async () => {

@@ -330,6 +330,45 @@ export function run(name: string, makeStore: MakeStore): void {
         expect(await r.services()).toContain(s);
       });
 
+      it('a register right after watch() is seen by lookups and the watcher at once (no sync request lost)', async () => {
+        // No sweep within the test: only the notification and read-your-writes can bring it in.
+        const r = registry({ ttlMs: 60_000, sweepIntervalMs: 60_000 });
+        const s = fresh('users');
+        const seen: [string, string[]][] = [];
+        r.watch(s, (instances, change) => seen.push([change.type, instances.map((i) => i.id)]));
+        await r.register({ service: s, id: 'a', address: 'http://x' });
+        expect((await r.instances(s)).map((i) => i.id)).toEqual(['a']);
+        await eventually(() => seen.some(([, ids]) => ids.includes('a')), 2_000);
+        expect(seen.at(-1)?.[1]).toEqual(['a']);
+      });
+
+      it('meta keys are data: __proto__ and constructor are kept as own entries, through the store', async () => {
+        const r = registry();
+        const observer = registry();
+        const s = fresh('users');
+        const meta = JSON.parse('{"__proto__":"p","constructor":"c","a":"b"}') as Record<string, string>;
+        const reg = await r.register({ service: s, id: 'x', address: 'http://x', meta });
+        const expected = [
+          ['__proto__', 'p'],
+          ['constructor', 'c'],
+          ['a', 'b'],
+        ];
+        const [own] = await r.instances(s);
+        const [seen] = await observer.instances(s);
+        for (const m of [reg.instance.meta, own?.meta, seen?.meta]) {
+          expect(Object.entries(m ?? {})).toEqual(expected);
+          expect(Object.getPrototypeOf(m)).toBe(Object.prototype);
+        }
+        // The heartbeat's record is the one stored (no spurious update), and update() keeps them too.
+        expect(await reg.heartbeat()).toBe('renewed');
+        await reg.update({ meta: JSON.parse('{"__proto__":"q"}') as Record<string, string> });
+        await eventually(async () => (await observer.instances(s))[0]?.meta.a === undefined);
+        expect(Object.entries((await observer.instances(s))[0]?.meta ?? {})).toEqual([['__proto__', 'q']]);
+        await expect(
+          r.register({ service: s, id: 'y', address: 'http://y', meta: JSON.parse('{"__proto__":1}') }),
+        ).rejects.toThrow(/meta\.__proto__/);
+      });
+
       it('filters by healthyOnly, tags and zone', async () => {
         const r = registry();
         const s = fresh('users');
@@ -568,6 +607,22 @@ export function run(name: string, makeStore: MakeStore): void {
         expect(await observer.instances(s)).toEqual([]);
         await expect(r.instances(s)).rejects.toBeInstanceOf(StoreUnavailableError);
         expect(() => r.watch(s, () => {})).toThrow(StoreUnavailableError);
+      });
+
+      it('a register() that close() overtakes fails as calls after close do, and leaves nothing registered', async () => {
+        const r = registry({ ttlMs: 300 });
+        const observer = registry();
+        const s = fresh('users');
+        const pending = r.register({ service: s, id: 'late', address: 'http://late' });
+        await r.close();
+        const outcome = await pending.catch((e: unknown) => e);
+        expect(outcome).toBeInstanceOf(StoreUnavailableError);
+        expect((outcome as Error).message).toMatch(/closed/);
+        expect(await observer.instances(s)).toEqual([]);
+        // Nothing heartbeats it back: well past its ttl it is still gone.
+        await sleep(1_500);
+        expect(await observer.instances(s)).toEqual([]);
+        expect(await store.registry.services()).not.toContain(s);
       });
 
       it('bad input: clear typed errors naming the field', async () => {
