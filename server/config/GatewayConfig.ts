@@ -20,6 +20,7 @@ import { resolveEwmaOptions } from '../../src/balancer/strategies/PeakEwma.js';
 import type { RingHashOptions } from '../../src/balancer/strategies/RingHash.js';
 import { resolveRingHashOptions } from '../../src/balancer/strategies/RingHash.js';
 import { describe, InvalidOptionError } from '../../src/errors.js';
+import { checkRequestTarget } from '../routes/requestPath.js';
 import { ConfigError, type ConfigIssue, joinField, splitField } from './ConfigError.js';
 import { GATEWAY_CONFIG_SCHEMA, LIVE_ROUTES_SCHEMA, type RetryCondition, type ROUTE_STRATEGIES } from './schema.js';
 
@@ -523,8 +524,11 @@ function resolveRoute(r: RouteConfig, i: number, proxy: ResolvedProxyOptions, is
       message: 'cannot be combined with stripPrefix (stripPrefix is rewritePrefix: /)',
     });
   }
-  const prefix =
-    r.match.prefix.length > 1 && r.match.prefix.endsWith('/') ? r.match.prefix.slice(0, -1) : r.match.prefix;
+  // The prefix is normalized as request paths are (requestPath.ts), so that it matches them.
+  const target = checkRequestTarget(r.match.prefix);
+  if ('error' in target) issues.push({ segments: at('match', 'prefix'), message: target.error });
+  const normal = 'error' in target ? r.match.prefix : target.path;
+  const prefix = normal.length > 1 && normal.endsWith('/') ? normal.slice(0, -1) : normal;
   let rewritePrefix = r.stripPrefix === true ? '/' : r.rewritePrefix;
   if (rewritePrefix !== undefined && rewritePrefix.length > 1 && rewritePrefix.endsWith('/')) {
     rewritePrefix = rewritePrefix.slice(0, -1);

@@ -11,7 +11,9 @@
  *
  * Percent-encoded unreserved characters (`%41` for `A`, RFC 3986 section 2.3) are decoded,
  * the normalization RFC 3986 section 6.2.2.2 allows, so `/%61pi` matches the route `/api`
- * exactly as `/api` does and cannot slip past it.
+ * exactly as `/api` does and cannot slip past it; the escapes kept get upper-case hex digits
+ * (section 6.2.2.1), so `/caf%c3%a9` is `/caf%C3%A9`. Route prefixes go through the same
+ * normalization when the configuration is loaded.
  */
 
 /** Why a path was refused, or the path and query to route and forward. */
@@ -31,7 +33,10 @@ function isUnreserved(code: number): boolean {
   );
 }
 
-/** Decodes percent-encoded unreserved characters; refuses encoded `/`, `\`, NUL and bad escapes. */
+/**
+ * Decodes percent-encoded unreserved characters and upper-cases the hex digits of the other
+ * escapes; refuses encoded `/`, `\`, NUL and bad escapes.
+ */
 function normalizeEscapes(path: string): string | { error: string } {
   let out = '';
   let last = 0;
@@ -44,6 +49,12 @@ function normalizeEscapes(path: string): string | { error: string } {
     if (isUnreserved(code)) {
       out += path.slice(last, i) + String.fromCharCode(code);
       last = i + 3;
+    } else {
+      const upper = hex.toUpperCase();
+      if (upper !== hex) {
+        out += `${path.slice(last, i)}%${upper}`;
+        last = i + 3;
+      }
     }
   }
   return last === 0 ? path : out + path.slice(last);

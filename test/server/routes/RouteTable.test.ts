@@ -27,6 +27,18 @@ describe('RouteTable', () => {
     expect(t.match('GET', '/other', {})?.name).toBe('all');
   });
 
+  it('normalizes route prefixes as request paths are: escapes decoded or upper-cased; tricks refused', () => {
+    const t = table([
+      { name: 'api', match: { prefix: '/%61pi' }, service: 'a' },
+      { name: 'cafe', match: { prefix: '/caf%c3%a9' }, service: 'c' },
+    ]);
+    expect(t.match('GET', '/api/x', {})?.name).toBe('api');
+    expect(t.match('GET', '/caf%C3%A9', {})?.name).toBe('cafe');
+    expect(() => table([{ match: { prefix: '/api/../admin' }, service: 'a' }])).toThrow(
+      /routes\[0\]\.match\.prefix.*dot segment/s,
+    );
+  });
+
   it('matches methods, hosts (exact and wildcard, without port) and headers', () => {
     const t = table([
       { name: 'post', match: { prefix: '/', methods: ['POST'] }, service: 's' },

@@ -23,6 +23,12 @@ describe('checkRequestTarget', () => {
     expect(checkRequestTarget('/%61pi/%7Euser')).toEqual({ path: '/api/~user', query: '' });
   });
 
+  it('upper-cases the hex digits of the escapes it keeps (RFC 3986 section 6.2.2.1)', () => {
+    // Found in review: `/caf%c3%a9` did not match a route for `/caf%C3%A9`.
+    expect(checkRequestTarget('/caf%c3%a9?q=%c3')).toEqual({ path: '/caf%C3%A9', query: '?q=%c3' });
+    expect(checkRequestTarget('/a%2cb%3A')).toEqual({ path: '/a%2Cb%3A', query: '' });
+  });
+
   it.each([
     ['/api/../admin'],
     ['/api/./admin'],
