@@ -14,7 +14,9 @@
  * - `GET /v1/config?prefix=p`: every live key under the prefix, with the namespace's
  *   revision as the index; with `?index=N` it blocks until a key under the prefix is
  *   written or deleted after revision `N` (writes elsewhere in the namespace move the
- *   revision on but do not wake it).
+ *   revision on but do not wake it). The answer's `X-Ringway-Generation` (and `generation`)
+ *   names the revision's generation; given back as `?generation=`, an index of another
+ *   generation (Redis lost its data and counts anew) answers at once.
  * - `GET /v1/config-history/<key>?limit=N`: the key's versions, newest first, deletes included.
  * - `POST /v1/config-rollback/<key>` with `{ "version": N }`: writes version N's value as the
  *   next version (honours `If-Match`).
@@ -46,6 +48,9 @@ import {
   SCHEMA_BODY,
 } from './schemas.js';
 
+/** The generation of a config list's index: give it back as `?generation=` with `?index=`. */
+export const GENERATION_HEADER = 'x-ringway-generation';
+
 interface KeyParams {
   '*': string;
 }
@@ -58,6 +63,7 @@ interface BlockingQuery extends NamespaceQuery {
 }
 interface ListQuery extends BlockingQuery {
   prefix?: string;
+  generation?: string;
 }
 interface HistoryQuery extends NamespaceQuery {
   limit?: string;
@@ -229,18 +235,23 @@ export function registerConfigRoutes(
       const waitMs = waitOf(q, reply);
       if (waitMs === undefined) return reply;
       const since = q.index === undefined ? undefined : Number(q.index);
+      const generation = q.generation;
       const snapshot = await blocking(
         reply,
         { namespace, prefix, exact: false },
         waitMs,
-        () => config.snapshot(prefix, { namespace, since }),
+        () => config.snapshot(prefix, { namespace, since, generation }),
         (s) => s.changed === true,
       );
-      reply.header(INDEX_HEADER, String(snapshot.revision)).header('cache-control', 'no-store');
+      reply
+        .header(INDEX_HEADER, String(snapshot.revision))
+        .header(GENERATION_HEADER, snapshot.generation)
+        .header('cache-control', 'no-store');
       return {
         namespace,
         prefix,
         index: snapshot.revision,
+        generation: snapshot.generation,
         entries: snapshot.entries.map((e) => entryJson(namespace, e)),
       };
     },

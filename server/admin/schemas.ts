@@ -208,6 +208,8 @@ export const CONFIG_LIST_QUERY = {
     namespace,
     prefix: { type: 'string', maxLength: 4_096 },
     index: { type: 'string', pattern: '^[0-9]{1,15}$' },
+    /** The generation a previous answer gave with `index` (its `X-Ringway-Generation`). */
+    generation: { type: 'string', pattern: '^[0-9]{0,20}$' },
     wait: { type: 'string', pattern: WAIT_PATTERN },
   },
   additionalProperties: false,

@@ -6,7 +6,7 @@ import { request as httpRequest } from 'node:http';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INDEX_HEADER } from '../../../server/admin/AdminServer.js';
-import { registerConfigRoutes } from '../../../server/admin/configRoutes.js';
+import { GENERATION_HEADER, registerConfigRoutes } from '../../../server/admin/configRoutes.js';
 import { SCHEMA_NAMESPACE } from '../../../server/admin/configSchemas.js';
 import { ConfigCenter } from '../../../src/config/ConfigCenter.js';
 import { ValidationError } from '../../../src/errors.js';
@@ -318,6 +318,22 @@ describe('list and blocking query on a prefix', () => {
     // An index older than a change under the prefix answers at once.
     const old = await get(`/v1/config?prefix=lst/&index=${index}&wait=10m`);
     expect(old.status).toBe(200);
+  });
+
+  it('names the index generation; an index of another generation answers at once', async () => {
+    // After Redis loses its data the revision counts anew under a new generation: a watcher
+    // holding an index of the old one must hear of it at once, not wait for a change.
+    const first = await get('/v1/config?prefix=lst/');
+    const body = json(first) as { index: number; generation: string };
+    expect(first.headers[GENERATION_HEADER]).toBe(body.generation);
+    expect(body.generation).toMatch(/^[0-9]+$/);
+    const same = await get(`/v1/config?prefix=lst/&index=${body.index}&generation=${body.generation}&wait=200ms`);
+    expect(Number(same.headers[INDEX_HEADER])).toBe(body.index); // waited the whole 200 ms: unchanged
+    const started = Date.now();
+    const other = await get(`/v1/config?prefix=lst/&index=${body.index}&generation=1&wait=10m`);
+    expect(other.status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(errorOf(await get('/v1/config?generation=abc'))).toMatchObject({ field: 'querystring.generation' });
   });
 
   it('refuses unknown query fields and bad values', async () => {
