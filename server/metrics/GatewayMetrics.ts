@@ -174,7 +174,7 @@ export class GatewayMetrics {
     register(
       new ScrapedMetric(
         'ringway_gateway_requests_total',
-        'Proxied requests answered, by route, status and upstream instance ("" when none was tried)',
+        'Proxied requests, by route, status (499: the client left before the answer) and upstream instance ("" when none was tried)',
         'counter',
         () => {
           const out: ScrapedValue[] = [];

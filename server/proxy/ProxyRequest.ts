@@ -470,7 +470,11 @@ export class ProxyRequest {
       t.abort?.(ABANDONED);
       this.#endTry(t, undefined);
     }
-    if (this.status === 0) this.status = 499;
+    if (this.status === 0) {
+      // Counted, as nginx logs it: the client closed the request before the answer began.
+      this.status = 499;
+      this.rt.stats?.observe(this.upstream, 499, (performance.now() - this.startedAt) / 1000);
+    }
     this.#finish();
   }
 

@@ -276,6 +276,9 @@ describe('client gone', () => {
     await until(() => g.gateway.inFlight === 0 && upstreamClosed === 1, 5_000, 'the try to be cancelled');
     const balancer = g.gateway.upstreams.balancers('s').get('round-robin');
     expect(balancer?.status().inFlight).toBe(0);
+    // Counted as nginx does: 499, the client closed the request before the answer.
+    const text = await (g.gateway.metrics as NonNullable<typeof g.gateway.metrics>).registry.metrics();
+    expect(text).toMatch(/^ringway_gateway_requests_total\{route="0:\/",status="499",upstream="[^"]+"\} 1$/m);
   });
 });
 
