@@ -53,6 +53,9 @@ import { RouteTable } from './routes/RouteTable.js';
 import { checkRequestTarget } from './routes/requestPath.js';
 import { type InstanceSource, Upstreams } from './upstreams/Upstreams.js';
 
+/** Requests with `Expect: 100-continue` whose body has not been invited yet. */
+const awaitingContinue = new WeakSet<IncomingMessage>();
+
 /** Options of {@link createGateway}. */
 export interface GatewayOptions {
   /** The resolved configuration (`loadGatewayConfig(path)` or `resolveGatewayConfig(value)`). */
@@ -223,6 +226,12 @@ export class Gateway {
       // Fastify owns the server; the server's listener is the proxy's fast path (see above).
       serverFactory: (_fastifyHandler) => {
         const server = createServer({ maxHeaderSize: proxy.maxHeaderSize }, (req, res) => this.#onRequest(req, res));
+        // `Expect: 100-continue`: the gateway invites the body only when a try starts sending
+        // it, so a request refused first (404, 413, 429...) is answered without inviting it.
+        server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+          awaitingContinue.add(req);
+          this.#onRequest(req, res);
+        });
         server.keepAliveTimeout = proxy.keepAliveTimeoutMs;
         server.requestTimeout = proxy.requestTimeoutMs;
         return server;
@@ -529,7 +538,8 @@ export class Gateway {
     if (hasBody) {
       const policy = route.retries;
       const replay = policy.attempts > 0 && (!policy.idempotentOnly || IDEMPOTENT_METHODS.has(req.method as string));
-      body = new RequestBody(req, route.bodyLimit, replay ? policy.replayBufferBytes : 0);
+      const invite = awaitingContinue.has(req) ? () => res.writeContinue() : undefined;
+      body = new RequestBody(req, route.bodyLimit, replay ? policy.replayBufferBytes : 0, invite);
     }
     const key = route.hashKey === undefined ? undefined : hashKeyOf(route.hashKey, path, clientIp, req.headers);
     this.#inFlight++;

@@ -41,8 +41,12 @@ export class RequestBody {
   /** Whether the body passed the limit. */
   tooLarge = false;
 
-  constructor(req: IncomingMessage, limit: number, replayLimit: number) {
+  /** Called before the first read (sends `100 Continue` to a client that waits for it). */
+  #invite: (() => void) | undefined;
+
+  constructor(req: IncomingMessage, limit: number, replayLimit: number, invite?: () => void) {
     this.#source = req.iterator({ destroyOnReturn: false })[Symbol.asyncIterator]();
+    this.#invite = invite;
     this.#limit = limit;
     this.#replayLimit = replayLimit;
     if (replayLimit === 0) this.#kept = undefined;
@@ -65,6 +69,11 @@ export class RequestBody {
 
   /** One read from the client, shared if a dropped try left one pending. */
   #pull(): Promise<IteratorResult<Buffer>> {
+    if (this.#invite !== undefined) {
+      const invite = this.#invite;
+      this.#invite = undefined;
+      invite();
+    }
     this.#pending ??= this.#source.next().then((r) => {
       this.#pending = undefined;
       if (r.done === true) {

@@ -227,3 +227,40 @@ describe('ambiguous requests', () => {
     expect(up.seen).toHaveLength(0);
   });
 });
+
+describe('Expect: 100-continue', () => {
+  it('a request refused before its body (413, 404) gets no 100 Continue; an accepted one gets it, then its answer', async () => {
+    const up = await upstream(echo('up'));
+    const g = await gateway({
+      routes: [{ match: { prefix: '/api' }, service: 's', bodyLimit: 1024 }],
+      services: { s: { static: [up.url] } },
+    });
+    const ask = (target: string, length: number): Promise<string> =>
+      new Promise((resolve) => {
+        const socket = connect(g.port, '127.0.0.1');
+        let received = '';
+        let sent = false;
+        socket.on('data', (d: Buffer) => {
+          received += d.toString('latin1');
+          // Send the body only when invited, as a client that waits for 100 Continue does.
+          if (!sent && received.startsWith('HTTP/1.1 100')) {
+            sent = true;
+            socket.write('x'.repeat(length));
+          }
+        });
+        socket.on('error', () => {});
+        socket.on('close', () => resolve(received));
+        socket.write(
+          `POST ${target} HTTP/1.1\r\nHost: a\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`,
+        );
+        setTimeout(() => socket.destroy(), 3_000);
+      });
+    const tooLarge = await ask('/api/x', 5_000);
+    expect(tooLarge.startsWith('HTTP/1.1 413')).toBe(true);
+    const noRoute = await ask('/nowhere', 10);
+    expect(noRoute.startsWith('HTTP/1.1 404')).toBe(true);
+    const accepted = await ask('/api/x', 10);
+    expect(accepted.startsWith('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200')).toBe(true);
+    expect(up.seen.at(-1)?.bodyBytes).toBe(10);
+  });
+});
