@@ -87,7 +87,10 @@ export interface PanicEvent {
 export interface BalancerEvents {
   /** Outlier detection took an endpoint out of rotation. */
   ejected: [EjectedEvent];
-  /** An ejected endpoint's time is up: it is back in rotation (if healthy). */
+  /**
+   * An ejected endpoint is back in rotation (if healthy): its time is up, or `update()`
+   * shrank the set and its ejection, of those ending soonest, ended early to keep the cap.
+   */
   restored: [EndpointEvent];
   /** Active checks passed `healthyThreshold` times in a row. */
   healthy: [EndpointEvent];
@@ -95,7 +98,11 @@ export interface BalancerEvents {
   unhealthy: [UnhealthyEvent];
   /** A circuit breaker changed state. */
   breaker: [BreakerEvent];
-  /** Panic mode started or ended. */
+  /**
+   * Panic mode started or ended. A balancer that is in panic mode from its creation (say,
+   * with `healthCheck.initiallyHealthy: false`) raises no event for it: read the initial
+   * state from {@link Balancer.panic}; the end of that panic is an event.
+   */
   panic: [PanicEvent];
 }
 
@@ -197,7 +204,8 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     this.host = { finish: (lease, result) => this.finish(lease, result) };
     for (const endpoint of o.endpoints) this.states.push(this.newState(endpoint));
     this.byId = new Map(this.states.map((s) => [s.id, s]));
-    this.settle(true);
+    // No listener can be there yet: the initial panic state raises no event (see `panic`).
+    this.rebuild(true, false);
   }
 
   /** The strategy's name. */
@@ -305,6 +313,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     }
     this.states = next;
     this.byId = nextById;
+    this.keepEjectionCap();
     this.settle(weightChanged);
   }
 
@@ -328,7 +337,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
         endpoint: s.endpoint,
         inFlight: s.inFlight,
         healthy: s.healthy,
-        healthReason: s.healthReason,
+        healthReason: this.healthReason(s),
         ejected: s.outlier.ejected,
         ejectedUntil: s.outlier.ejected ? s.outlier.ejectedUntil : undefined,
         ejections: s.outlier.ejections,
@@ -350,6 +359,17 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.timerAt = Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * Why an unhealthy endpoint's active check last failed: the checker's last failed probe,
+   * which also covers an endpoint that started unhealthy (`initiallyHealthy: false`) and
+   * never turned unhealthy; else the reason it turned unhealthy with.
+   */
+  private healthReason(s: EndpointState): string {
+    if (s.healthy) return '';
+    const lastFailure = this.checker?.status(s.id)?.lastFailure;
+    return lastFailure === undefined || lastFailure === '' ? s.healthReason : lastFailure;
   }
 
   private newState(endpoint: Endpoint): EndpointState {
@@ -436,6 +456,28 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     this.settle(false);
   }
 
+  /**
+   * A smaller set can leave more endpoints ejected than `maxEjectionPercent` allows (the cap
+   * is checked when ejecting): ends the ejections that end soonest, as if their time were
+   * up, until the cap holds again.
+   */
+  private keepEjectionCap(): void {
+    const detector = this.detector;
+    if (detector === undefined || !detector.overCap(this.states.length)) return;
+    const now = this.now();
+    while (detector.overCap(this.states.length)) {
+      let soonest: EndpointState | undefined;
+      for (const s of this.states) {
+        if (s.outlier.ejected && (soonest === undefined || s.outlier.ejectedUntil < soonest.outlier.ejectedUntil)) {
+          soonest = s;
+        }
+      }
+      if (soonest === undefined) return;
+      detector.restore(soonest.outlier, now);
+      this.queue.push(['restored', { endpoint: soonest.endpoint }]);
+    }
+  }
+
   /** Ends the ejections and breaker cool-downs that are due. */
   private expire(now: number): void {
     const detector = this.detector;
@@ -457,7 +499,8 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     for (const [name, payload] of events) (this.emit as (n: string, p: unknown) => boolean)(name, payload);
   }
 
-  private rebuild(force: boolean): void {
+  /** `announce`: queue a `panic` event when panic mode starts or ends (not for the initial state). */
+  private rebuild(force: boolean, announce = true): void {
     const states = this.states;
     const available: EndpointState[] = [];
     let halfOpen = 0;
@@ -485,7 +528,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     this.rotation = rotation;
     if (panic !== this.panicking) {
       this.panicking = panic;
-      this.queue.push(['panic', { active: panic, available: available.length, total }]);
+      if (announce) this.queue.push(['panic', { active: panic, available: available.length, total }]);
     }
     this.setDeadline(next);
   }

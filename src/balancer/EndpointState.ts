@@ -15,7 +15,7 @@ export class EndpointState {
   inFlight = 0;
   /** Active health (true when no active checks run). */
   healthy = true;
-  /** Why the active check last failed, when unhealthy. */
+  /** Why the active check failed when the endpoint turned unhealthy (status() prefers the checker's latest failure). */
   healthReason = '';
   readonly outlier = new OutlierState();
   breaker: CircuitBreaker | undefined = undefined;

@@ -174,6 +174,14 @@ export class OutlierDetector {
     return this.ejectedCount === 0 || (this.ejectedCount + 1) * 100 <= this.options.maxEjectionPercent * total;
   }
 
+  /**
+   * Whether more endpoints of `total` are ejected than the cap allows, which only a set that
+   * shrank under existing ejections can cause (the caller then restores some: see {@link restore}).
+   */
+  overCap(total: number): boolean {
+    return this.ejectedCount > 1 && this.ejectedCount * 100 > this.options.maxEjectionPercent * total;
+  }
+
   /** Ejects unconditionally (the cap is the caller's business; see {@link mayEject}). */
   eject(state: OutlierState, now: number): void {
     const o = this.options;

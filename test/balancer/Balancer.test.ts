@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import type { BalancerEvents } from '../../src/balancer/Balancer.js';
+import { describe, expect, it, vi } from 'vitest';
+import { Balancer, type BalancerEvents } from '../../src/balancer/Balancer.js';
 import { createBalancer } from '../../src/balancer/createBalancer.js';
 import type { Lease } from '../../src/balancer/Lease.js';
 import { InvalidOptionError, NoEndpointError, RingwayError } from '../../src/errors.js';
@@ -191,6 +191,30 @@ describe('Balancer outlier detection', () => {
     expect(() => single.acquireOrThrow()).toThrow(/1 ejected/);
   });
 
+  it('keeps to maxEjectionPercent when update() shrinks the set: the ejection ending soonest ends now', () => {
+    const clock = fakeClock();
+    const lb = createBalancer({
+      strategy: 'round-robin',
+      endpoints: endpoints(4),
+      now: clock.now,
+      outlierDetection: { consecutiveFailures: 1, maxEjectionPercent: 50 },
+    });
+    const { seen } = record(lb);
+    failOn(lb, 'e1', 1);
+    clock.advance(10);
+    failOn(lb, 'e0', 1); // 2 of 4 ejected: 50%, allowed
+    lb.update(endpoints(2)); // 2 of 2 would be 100%: e1's ejection, the sooner to end, ends
+    expect(seen).toEqual(['ejected:e1', 'ejected:e0', 'restored:e1']);
+    const st = lb.status();
+    expect(st.endpoints.map((e) => e.ejected)).toEqual([true, false]);
+    expect(st.available).toBe(1);
+    expect(lb.acquire()?.endpoint.id).toBe('e1');
+    // An ejection it ended is not ended again when its old time comes.
+    clock.advance(30_000);
+    lb.acquire();
+    expect(seen).toEqual(['ejected:e1', 'ejected:e0', 'restored:e1', 'restored:e0']);
+  });
+
   it('restores without traffic, from its timer', async () => {
     const lb = createBalancer({
       endpoints: endpoints(2),
@@ -237,6 +261,27 @@ describe('Balancer panic threshold', () => {
     lb.acquire();
     expect(lb.panic).toBe(false);
     expect(seen.filter((s) => s.startsWith('panic'))).toEqual(['panic:true', 'panic:false']);
+  });
+
+  it('a panic from the start raises no event (lb.panic says so); its end does', () => {
+    const emit = vi.spyOn(Balancer.prototype, 'emit');
+    try {
+      const lb = createBalancer({
+        endpoints: endpoints(2),
+        panicThreshold: 50,
+        healthCheck: { initiallyHealthy: false, intervalMs: 60_000 },
+      });
+      // No listener can be there yet: an event here would be lost.
+      expect(emit).not.toHaveBeenCalled();
+      expect(lb.panic).toBe(true);
+      expect(lb.status()).toMatchObject({ panic: true, available: 0 });
+      const { seen } = record(lb);
+      lb.update([]);
+      expect(seen).toEqual(['panic:false']);
+      lb.close();
+    } finally {
+      emit.mockRestore();
+    }
   });
 
   it('without panic mode, says clearly that nothing is available', () => {

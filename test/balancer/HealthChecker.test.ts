@@ -100,6 +100,14 @@ describe('active HTTP health checks against loopback servers', () => {
     expect(lb.acquire()).toBeDefined();
   });
 
+  it('says why an endpoint that starts unhealthy fails its probes', async () => {
+    const port = await closedPort();
+    const { lb, events } = balancer([`http://127.0.0.1:${port}`], { ...fast, initiallyHealthy: false });
+    await until(() => lb.status().endpoints[0]?.healthReason !== '', 2_000);
+    expect(lb.status().endpoints[0]).toMatchObject({ healthy: false, healthReason: 'ECONNREFUSED' });
+    expect(events).toEqual([]); // never healthy, so no transition
+  });
+
   it('restarts checks at the new address when update() moves an endpoint', async () => {
     const port = await closedPort();
     const good = await server(200);

@@ -31,6 +31,11 @@ export class LeastConnectionsStrategy implements Strategy {
       // A newcomer (or a returning endpoint) starts at the current virtual time, with no
       // credit for the time it was away.
       if (s.lastPicked < this.vtime) s.lastPicked = this.vtime;
+      // A deadline is at most one turn (1 / weight) ahead: picks keep it so, and a weight
+      // that went up must not leave a deadline set by the old, longer turn (the endpoint
+      // would wait that out before getting its new share).
+      const latest = this.vtime + 1 / s.weight;
+      if (s.lastPicked > latest) s.lastPicked = latest;
     }
     for (let i = (heap.length >> 1) - 1; i >= 0; i--) this.down(i);
   }

@@ -20,7 +20,7 @@ import type { Endpoint } from '../Endpoint.js';
 import type { EndpointState } from '../EndpointState.js';
 import { pickRandom } from './Random.js';
 import type { PickContext, Skip, Strategy } from './Strategy.js';
-import { checkKey } from './Strategy.js';
+import { checkKey, scanFrom } from './Strategy.js';
 
 /** Distinct endpoints a bounded pick tries clockwise before the ring's full walk. */
 const BOUNDED_PROBES = 8;
@@ -161,7 +161,9 @@ export class RingHashStrategy implements Strategy {
       const candidate = this.byId.get(other) as EndpointState;
       if (!skip(candidate)) return candidate;
     }
-    return undefined;
+    // None on the ring: with hash 'ketama' an endpoint whose share is under 1 / (40 x n)
+    // has no point there, yet it is in rotation and may take the request.
+    return scanFrom(this.endpoints, 0, skip);
   }
 
   /** The first of the key's next {@link BOUNDED_PROBES} endpoints clockwise under the bound. */

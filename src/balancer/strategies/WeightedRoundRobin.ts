@@ -168,25 +168,37 @@ export class WeightedRoundRobinStrategy implements Strategy {
     return orEqual ? kc >= kh : kc > kh;
   }
 
-  /** First step after t at which challenger `c` beats holder `h`, or Infinity. */
+  /**
+   * First step after t at which challenger `c` beats holder `h`, or Infinity when that is
+   * never, or not before the next rebase: a rebase recomputes every inner node anyway, so a
+   * later overtake never matters. The bound also keeps every step searched exact: with
+   * slopes a rounding error apart, the overtake lands past 2^53, where `at + 1 === at`.
+   */
   private overtakes(c: number, h: number, t: number, orEqual: boolean): number {
     const ds = (this.slope[c] as number) - (this.slope[h] as number);
     if (ds <= 0) return Number.POSITIVE_INFINITY;
     const gap = (this.intercept[h] as number) - (this.intercept[c] as number);
     // c wins once ds x T exceeds (or, for a left challenger, reaches) the gap.
     let at = orEqual ? Math.ceil(gap / ds) : Math.floor(gap / ds) + 1;
-    if (!(at > t)) return t + 1 + this.settle(c, h, t + 1, orEqual);
+    if (!(at > t)) return this.settle(c, h, t + 1, orEqual);
+    const last = this.rebaseAfter;
+    if (at > last) return Number.POSITIVE_INFINITY;
     // Correct a quotient rounded the wrong way (only possible with fractional weights).
     while (at > t + 1 && this.beats(c, h, at - 1, orEqual)) at--;
-    while (!this.beats(c, h, at, orEqual)) at++;
+    while (!this.beats(c, h, at, orEqual)) {
+      if (++at > last) return Number.POSITIVE_INFINITY;
+    }
     return at;
   }
 
-  /** Steps from `t` until `c` beats `h` (0 when it already does). */
+  /** First step from `t` at which `c` beats `h` (t when it already does), or Infinity if not before the next rebase. */
   private settle(c: number, h: number, t: number, orEqual: boolean): number {
-    let k = 0;
-    while (!this.beats(c, h, t + k, orEqual)) k++;
-    return k;
+    let at = t;
+    const last = this.rebaseAfter;
+    while (!this.beats(c, h, at, orEqual)) {
+      if (++at > last) return Number.POSITIVE_INFINITY;
+    }
+    return at;
   }
 
   /** Shifts time back to step 1 without changing any current weight. */

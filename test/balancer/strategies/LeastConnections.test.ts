@@ -63,6 +63,28 @@ describe('least-connections', () => {
     expect(tally(ids).get('e0')).toBe(300);
   });
 
+  it('an endpoint whose weight goes up gets its new share at once', () => {
+    const lb = createBalancer({
+      strategy: 'least-connections',
+      endpoints: [
+        { id: 'a', address: 'x:1', weight: 0.001 },
+        { id: 'b', address: 'x:2', weight: 1 },
+      ],
+    });
+    lb.acquire()?.release({ ok: true }); // a: its next turn is 1 / 0.001 = 1000 picks away
+    lb.update([
+      { id: 'a', address: 'x:1', weight: 1 },
+      { id: 'b', address: 'x:2', weight: 1 },
+    ]);
+    const ids: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      const lease = lb.acquire();
+      ids.push(lease?.endpoint.id as string);
+      lease?.release({ ok: true });
+    }
+    expect(tally(ids).get('a')).toBe(50);
+  });
+
   it('keeps in-flight counts across update and picks by them', () => {
     const lb = createBalancer({ strategy: 'least-connections', endpoints: endpoints(2) });
     const held = [lb.acquire(), lb.acquire(), lb.acquire()];

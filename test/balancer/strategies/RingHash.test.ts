@@ -68,6 +68,40 @@ describe('ring-hash', () => {
     }
   });
 
+  it("with hash 'ketama', an endpoint with no ring points still takes what the owner cannot", () => {
+    // b's share (1/1001) is under 1/(40 x 2): ketama gives it no point on the ring, so the
+    // ring's walk never meets it.
+    const clock = fakeClock();
+    const lb = createBalancer({
+      strategy: 'ring-hash',
+      ringHash: { hash: 'ketama' },
+      endpoints: [
+        { id: 'a', address: 'x:1', weight: 1_000 },
+        { id: 'b', address: 'x:2', weight: 1 },
+      ],
+      circuitBreaker: { failureThreshold: 1, cooldownMs: 10 },
+      now: clock.now,
+    });
+    expect(
+      new HashRing({
+        hash: 'ketama',
+        nodes: [
+          { id: 'a', weight: 1_000 },
+          { id: 'b', weight: 1 },
+        ],
+      }).getN('k', 2),
+    ).toEqual(['a']);
+    // A retry avoiding the owner goes to b, which is available.
+    expect(lb.acquire({ key: 'k', avoid: ['a'] })?.endpoint.id).toBe('b');
+    // a fails once: its breaker opens, then half-opens and its one trial place is taken.
+    (lb.acquire({ key: 'k' }) as Lease).release({ ok: false });
+    clock.advance(10);
+    expect(lb.acquire({ key: 'k' })?.endpoint.id).toBe('a');
+    expect(lb.available).toBe(2);
+    expect(lb.acquire({ key: 'k' })?.endpoint.id).toBe('b');
+    lb.close();
+  });
+
   it('picks at random without a key', () => {
     const lb = createBalancer({ strategy: 'ring-hash', endpoints: endpoints(4), random: seeded(2) });
     const ids: string[] = [];

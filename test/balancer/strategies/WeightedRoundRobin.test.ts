@@ -1,3 +1,4 @@
+import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createBalancer } from '../../../src/balancer/createBalancer.js';
@@ -26,6 +27,53 @@ function states(weights: readonly number[]): EndpointState[] {
   return weights.map(
     (weight, i) => new EndpointState({ id: `e${i}`, address: `a${i}`, weight, zone: undefined, meta: {} }),
   );
+}
+
+/**
+ * For each list of weights, the ids of `n` acquire + release on a weighted-round-robin balancer,
+ * computed in a worker thread: a pick that loops forever is a synchronous loop no test timeout
+ * can interrupt, so the worker is terminated after `deadlineMs` and the promise rejects instead.
+ */
+async function sequencesInWorker(weightSets: readonly number[][], n: number, deadlineMs: number): Promise<string[][]> {
+  const worker = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads');
+import(workerData.tsx).then(({ tsImport }) => tsImport(workerData.module, workerData.parent)).then(({ createBalancer }) => {
+  parentPort.postMessage(workerData.weightSets.map((weights) => {
+    const lb = createBalancer({
+      strategy: 'weighted-round-robin',
+      endpoints: weights.map((weight, i) => ({ id: 'e' + i, address: 'x:' + (i + 1), weight })),
+    });
+    const seq = [];
+    for (let i = 0; i < workerData.n; i++) {
+      const lease = lb.acquire();
+      seq.push(lease === undefined ? '-' : lease.endpoint.id);
+      lease?.release();
+    }
+    return seq;
+  }));
+});`,
+    {
+      eval: true,
+      workerData: {
+        tsx: import.meta.resolve('tsx/esm/api'),
+        module: new URL('../../../src/balancer/createBalancer.ts', import.meta.url).href,
+        parent: import.meta.url,
+        weightSets,
+        n,
+      },
+    },
+  );
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await new Promise<string[][]>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+      timer = setTimeout(() => reject(new Error(`no answer in ${deadlineMs} ms: acquire() hangs`)), deadlineMs);
+    });
+  } finally {
+    clearTimeout(timer);
+    await worker.terminate();
+  }
 }
 
 function picks(strategy: WeightedRoundRobinStrategy, list: EndpointState[], n: number): number[] {
@@ -96,6 +144,23 @@ describe('weighted-round-robin (smooth, as nginx)', () => {
     s.setEndpoints(list);
     expect(picks(s, list, 5_000)).toEqual(nginx(weights, 5_000));
   });
+
+  it('never hangs on weights a rounding error apart, and still takes smooth turns', async () => {
+    // Weights equal but for the last bit: the step at which one line overtakes the other is
+    // past 2^53, where a step counter no longer moves, and acquire() used to loop forever.
+    const weightSets = [
+      [0.3, 0.1 + 0.2],
+      [1, 1.0000000000000002],
+      [1 / 3, 1 - 2 / 3],
+    ];
+    for (const seq of await sequencesInWorker(weightSets, 1_000, 8_000)) {
+      const counts = tally(seq);
+      expect(counts.get('e0')).toBe(500);
+      expect(counts.get('e1')).toBe(500);
+      // Smooth: never more than two turns in a row for either (rounding may pair two).
+      expect(seq.join(' ')).not.toMatch(/(e\d) \1 \1/);
+    }
+  }, 10_000);
 
   it('splits traffic in proportion to fractional weights', () => {
     const weights = [0.5, 1.5, 3];
