@@ -4,7 +4,9 @@
  * request id in `X-Request-Id`. Answers are written straight to Node's `ServerResponse`
  * (the proxy path never builds a Fastify reply), in this one place.
  */
-import type { ServerResponse } from 'node:http';
+import { type ServerResponse, STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import { requestIdFor } from './proxy/requestId.js';
 
 /** Every code the gateway answers with, its HTTP status and what it means. */
 export const GATEWAY_ERRORS = {
@@ -123,4 +125,42 @@ export function sendError(
   }
   res.writeHead(GATEWAY_ERRORS[code].status, out);
   res.end(body);
+}
+
+/**
+ * Answers what Node's HTTP parser refused on a connection (bad framing or bytes, an oversize
+ * head, a request that took too long) in the usual JSON shape, and closes it; a connection
+ * already gone or mid-answer is just closed. Returns the code answered, if any. The proxy
+ * port and the admin API both use it as their `clientErrorHandler`.
+ */
+export function answerClientError(err: Error & { code?: string }, socket: Socket): GatewayErrorCode | undefined {
+  const code = err.code;
+  if (code === 'ECONNRESET' || code === 'EPIPE' || socket.destroyed) {
+    socket.destroy();
+    return undefined;
+  }
+  const inProgress = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+  if (!socket.writable || inProgress?.headersSent === true) {
+    socket.destroy();
+    return undefined;
+  }
+  const gatewayCode: GatewayErrorCode =
+    code === 'HPE_HEADER_OVERFLOW'
+      ? 'ERR_HEADERS_TOO_LARGE'
+      : code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 'ERR_REQUEST_TIMEOUT'
+        : 'ERR_BAD_REQUEST';
+  const status = GATEWAY_ERRORS[gatewayCode].status;
+  const requestId = requestIdFor(undefined);
+  const reason = code === undefined ? 'malformed request' : `malformed request (${code})`;
+  const body = errorBody(
+    gatewayCode,
+    gatewayCode === 'ERR_BAD_REQUEST' ? reason : GATEWAY_ERRORS[gatewayCode].meaning,
+    requestId,
+  );
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
+  );
+  return gatewayCode;
 }

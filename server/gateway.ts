@@ -18,7 +18,7 @@
  * its own port; this one never serves admin routes, whatever the path.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer, STATUS_CODES } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { RetryBudget, resolveRetryBudgetOptions } from '../src/balancer/RetryBudget.js';
@@ -36,7 +36,7 @@ import {
 } from './config/GatewayConfig.js';
 import { LiveRoutes, type LiveRoutesOptions, type RoutesOrigin } from './config/LiveRoutes.js';
 import { type DemoUpstreams, startDemoUpstreams } from './demo/demoUpstreams.js';
-import { errorBody, GATEWAY_ERRORS, type GatewayErrorCode, sendError } from './errors.js';
+import { answerClientError, type GatewayErrorCode, sendError } from './errors.js';
 import { Logger, type LogLevel } from './log.js';
 import { GatewayMetrics } from './metrics/GatewayMetrics.js';
 import { DeadlineQueue } from './proxy/DeadlineQueue.js';
@@ -559,35 +559,8 @@ export class Gateway {
 
   /** Answers what Node's HTTP parser refused (bad framing, bad bytes, oversize head) and closes. */
   #clientError(err: Error & { code?: string }, socket: Socket): void {
-    const code = err.code;
-    if (code === 'ECONNRESET' || code === 'EPIPE' || socket.destroyed) {
-      socket.destroy();
-      return;
-    }
-    const inProgress = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
-    if (!socket.writable || inProgress?.headersSent === true) {
-      socket.destroy();
-      return;
-    }
-    const gatewayCode: GatewayErrorCode =
-      code === 'HPE_HEADER_OVERFLOW'
-        ? 'ERR_HEADERS_TOO_LARGE'
-        : code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? 'ERR_REQUEST_TIMEOUT'
-          : 'ERR_BAD_REQUEST';
-    this.metrics?.rejected.labels(gatewayCode).inc();
-    const status = GATEWAY_ERRORS[gatewayCode].status;
-    const requestId = requestIdFor(undefined);
-    const reason = code === undefined ? 'malformed request' : `malformed request (${code})`;
-    const body = errorBody(
-      gatewayCode,
-      gatewayCode === 'ERR_BAD_REQUEST' ? reason : GATEWAY_ERRORS[gatewayCode].meaning,
-      requestId,
-    );
-    socket.end(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
-        `content-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
-    );
+    const code = answerClientError(err, socket);
+    if (code !== undefined) this.metrics?.rejected.labels(code).inc();
   }
 
   /**

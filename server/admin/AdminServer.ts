@@ -15,6 +15,8 @@
  * Locks over HTTP (`/v1/locks/:name`, see `lockRoutes.ts`): acquire with a ttl and a bounded
  * wait, extend and release by fencing token, inspect.
  */
+
+import { setMaxListeners } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -31,6 +33,7 @@ import { MAX_LOCK_NAME_LENGTH } from '../../src/lock/options.js';
 import { checkRegistration, encodeRecord, type ServiceInstance } from '../../src/registry/ServiceInstance.js';
 import { checkInt } from '../../src/validate.js';
 import { ConfigError } from '../config/ConfigError.js';
+import { answerClientError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import { breakersOf, type RegistryOp } from '../metrics/GatewayMetrics.js';
 import { requestIdFor } from '../proxy/requestId.js';
@@ -41,6 +44,9 @@ import { LockRoutes, resultOf } from './lockRoutes.js';
 import { failConfig, registerRoutesRoutes } from './routesRoutes.js';
 import { INSTANCE_PARAMS, INSTANCES_QUERY, NO_QUERY, REGISTRATION_BODY, SERVICE_PARAMS } from './schemas.js';
 import { checkToken, generateToken, TokenCheck } from './token.js';
+
+const WWW_AUTHENTICATE = 'Bearer realm="ringway-admin"';
+const UNAUTHORIZED_MESSAGE = 'send the admin token as Authorization: Bearer <token>';
 
 /** Options of the admin API. */
 export interface AdminOptions {
@@ -153,7 +159,12 @@ export class AdminServer {
   readonly #check: TokenCheck;
   readonly #config: ConfigCenter;
   /** Aborts the blocking queries waiting now, at close. */
-  readonly #closing = new AbortController();
+  /** Aborted on close; every waiting request listens to it (no listener limit: many may wait). */
+  readonly #closing = (() => {
+    const c = new AbortController();
+    setMaxListeners(0, c.signal);
+    return c;
+  })();
   readonly #locks: LockRoutes;
   #configRoutes: ConfigRoutes | undefined;
 
@@ -182,11 +193,20 @@ export class AdminServer {
       requestIdHeader: false,
       return503OnClosing: false,
       forceCloseConnections: true,
+      // What Node's HTTP parser refuses gets the JSON error shape, as on the proxy port.
+      clientErrorHandler: (err, socket) => {
+        answerClientError(err, socket);
+      },
       routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
       // What the router refuses before any route runs (bad percent-encoding, a parameter
       // longer than MAX_PARAM_LENGTH) gets the JSON error shape too.
       frameworkErrors: (err, request, reply) => {
         reply.header('x-request-id', request.id);
+        // The token first, as for every other path: a refusal must not say the route exists.
+        if (!this.#check.matches(request.headers.authorization)) {
+          reply.header('www-authenticate', WWW_AUTHENTICATE);
+          return fail(reply, 'ERR_UNAUTHORIZED', UNAUTHORIZED_MESSAGE);
+        }
         if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
           return fail(reply, 'ERR_INVALID', `a path parameter is longer than ${MAX_PARAM_LENGTH} characters`, 'params');
         }
@@ -268,8 +288,8 @@ export class AdminServer {
       const url = request.routeOptions.url;
       if (config?.public === true || url === '/docs' || url?.startsWith('/docs/') === true) return;
       if (!this.#check.matches(request.headers.authorization)) {
-        reply.header('www-authenticate', 'Bearer realm="ringway-admin"');
-        return fail(reply, 'ERR_UNAUTHORIZED', 'send the admin token as Authorization: Bearer <token>');
+        reply.header('www-authenticate', WWW_AUTHENTICATE);
+        return fail(reply, 'ERR_UNAUTHORIZED', UNAUTHORIZED_MESSAGE);
       }
     });
 

@@ -249,6 +249,8 @@ export function requestSignal(reply: FastifyReply, closing: AbortSignal): { sign
   const clientLeft = (): void => abort.abort(new Error('the client left'));
   const closed = (): void => abort.abort(closing.reason);
   reply.raw.once('close', clientLeft);
+  // Gone already (it left while the caller was still reading the store): no close will come.
+  if (reply.raw.destroyed) clientLeft();
   if (closing.aborted) closed();
   else closing.addEventListener('abort', closed, { once: true });
   return {

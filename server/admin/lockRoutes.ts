@@ -28,6 +28,7 @@
  * grant that lands after it left is released at once. Waits still running when the admin API
  * closes end with 503.
  */
+import { setMaxListeners } from 'node:events';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   InvalidOptionError,
@@ -107,7 +108,12 @@ export class LockRoutes {
    */
   readonly #held = new Map<string, Lock>();
   /** Aborts the waits running now, at close. */
-  readonly #closing = new AbortController();
+  /** Aborted on close; every waiting request listens to it (no listener limit: many may wait). */
+  readonly #closing = (() => {
+    const c = new AbortController();
+    setMaxListeners(0, c.signal);
+    return c;
+  })();
   /** Acquires running now (awaited at close, so a late grant is released before the store closes). */
   readonly #pending = new Set<Promise<unknown>>();
   #waiting = 0;

@@ -4,7 +4,16 @@ import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INDEX_HEADER } from '../../../server/admin/AdminServer.js';
 import { REGISTRATION_BODY } from '../../../server/admin/schemas.js';
-import { type Reply, send, startUpstream, type TestGateway, type Upstream, until } from '../helpers.js';
+import {
+  rawRequest,
+  type Reply,
+  send,
+  startUpstream,
+  statusOf,
+  type TestGateway,
+  type Upstream,
+  until,
+} from '../helpers.js';
 import { bearer, startAdminGateway } from './helpers.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
@@ -69,6 +78,22 @@ describe('auth', () => {
     const r = await send(admin, '/no/such/path', { headers: auth });
     expect(r.status).toBe(404);
     expect(errorOf(r).code).toBe('ERR_NOT_FOUND');
+  });
+
+  it('asks for the token first even when the router refuses the path (an over-long parameter)', async () => {
+    // Found in review: a 400 for a long parameter told a caller without a token that the route exists.
+    const long = `/v1/locks/${'a'.repeat(10_000)}`;
+    expect((await send(admin, long)).status).toBe(401);
+    expect((await send(admin, long, { headers: auth })).status).toBe(400);
+  });
+
+  it("answers what Node's HTTP parser refuses in the JSON error shape", async () => {
+    const big = await rawRequest(admin, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(statusOf(big)).toBe(431);
+    expect(JSON.parse(big.slice(big.indexOf('\r\n\r\n') + 4)).error.code).toBe('ERR_HEADERS_TOO_LARGE');
+    const bad = await rawRequest(admin, 'GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n');
+    expect(statusOf(bad)).toBe(400);
+    expect(JSON.parse(bad.slice(bad.indexOf('\r\n\r\n') + 4)).error.code).toBe('ERR_BAD_REQUEST');
   });
 
   it('accepts the token with any case of the scheme', async () => {
@@ -252,6 +277,50 @@ describe('blocking queries', () => {
     await until(() => watchers() === before + 1, 10_000, 'the query to wait');
     req.destroy();
     await until(() => watchers() === before, 10_000, 'the watch to close');
+  });
+
+  it('a query whose client left while the registry was still answering does not wait at all', async () => {
+    const registry = gw.gateway.registry;
+    const original = registry.instances.bind(registry);
+    const slowed = async (...args: Parameters<typeof registry.instances>) => {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return original(...args);
+    };
+    (registry as { instances: typeof registry.instances }).instances = slowed as typeof registry.instances;
+    try {
+      const watchers = () => registry.health().services.find((s) => s.service === 'leftearly')?.watchers ?? 0;
+      const req = httpRequest({
+        host: '127.0.0.1',
+        port: admin,
+        path: '/v1/services/leftearly?index=0&wait=10m',
+        headers: auth,
+      });
+      req.on('error', () => undefined);
+      req.end();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      req.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      expect(watchers()).toBe(0);
+    } finally {
+      (registry as { instances: typeof registry.instances }).instances = original;
+    }
+  });
+
+  it('many waiting queries raise no listener-leak warning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      await Promise.all(
+        Array.from({ length: 15 }, (_, i) =>
+          send(admin, `/v1/services/many${i}?index=0&wait=300ms`, { headers: auth }),
+        ),
+      );
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings).not.toContain('MaxListenersExceededWarning');
   });
 
   it('refuses bad index and wait values, naming the field', async () => {
