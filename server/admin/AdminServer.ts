@@ -193,6 +193,11 @@ export class AdminServer {
       requestIdHeader: false,
       return503OnClosing: false,
       forceCloseConnections: true,
+      // Any JSON is a config value or metadata: keys named __proto__ or constructor.prototype
+      // are parsed as data (own properties; JSON.parse never sets a prototype). Nothing here
+      // merges a body into another object with assignment, and metadata is built from entries.
+      onProtoPoisoning: 'ignore',
+      onConstructorPoisoning: 'ignore',
       // What Node's HTTP parser refuses gets the JSON error shape, as on the proxy port.
       clientErrorHandler: (err, socket) => {
         answerClientError(err, socket);

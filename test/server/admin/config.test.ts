@@ -109,6 +109,17 @@ describe('config over HTTP', () => {
     expect((await write('DELETE', 'app/db')).status).toBe(404);
   });
 
+  it('any JSON is a value: keys named __proto__ or constructor.prototype are data', async () => {
+    // Found in review: Fastify's prototype-poisoning guard refused them as "not valid JSON".
+    const raw = '{"__proto__":{"a":1},"constructor":{"prototype":{"b":2}}}';
+    const r = await write('PUT', 'proto/k', raw);
+    expect(r.status).toBe(200);
+    const back = await get('/v1/config/proto/k');
+    expect(back.status).toBe(200);
+    expect(back.body).toContain('"__proto__":{"a":1}');
+    expect(Object.getPrototypeOf(JSON.parse(back.body))).toBe(Object.prototype);
+  });
+
   it('compare-and-set: If-Match with the live version writes, another version gets 412', async () => {
     const first = await write('PUT', 'flags', { beta: false });
     const v = Number(JSON.parse(first.headers.etag as string));
