@@ -106,11 +106,19 @@ export class ConfigSchemas {
   ): Promise<{ version: number; updatedAt: number }> {
     const slot = this.#slot(namespace, key);
     this.#mirror.define(namespace, key, schema);
+    // Defined on the center before it is stored: a schema this gateway cannot enforce (its
+    // `$id` taken by an in-process define) is refused, not stored and shown as in force.
+    try {
+      this.#config.define(key, schema as object | boolean, { namespace });
+    } catch (err) {
+      this.#restore(namespace, key);
+      throw err;
+    }
     let written: { version: number; updatedAt: number };
     try {
       written = await this.#schemas.set(slot, schema, { expectedVersion: cas.expectedVersion });
     } catch (err) {
-      this.#restoreMirror(namespace, key);
+      this.#restore(namespace, key);
       throw err;
     }
     this.#apply(namespace, key, written.version, schema);
@@ -183,13 +191,23 @@ export class ConfigSchemas {
     }
   }
 
-  #restoreMirror(namespace: string, key: string): void {
+  /** Puts the mirror and the center back to the schema last applied from the store. */
+  #restore(namespace: string, key: string): void {
     const applied = this.#applied.get(`${namespace}/${key}`);
     try {
       if (applied?.schema === undefined) this.#mirror.undefine(namespace, key);
       else this.#mirror.define(namespace, key, applied.schema);
     } catch {
       // It compiled before; nothing better to do than leave the mirror as it is.
+    }
+    // Only a schema this API applied is put back on the center: an in-process define
+    // (nothing applied from the store) is left as it is.
+    if (applied === undefined) return;
+    try {
+      if (applied.schema === undefined) this.#config.undefine(key, { namespace });
+      else this.#config.define(key, applied.schema as object | boolean, { namespace });
+    } catch {
+      // It was defined before; leave the center as it is.
     }
   }
 }

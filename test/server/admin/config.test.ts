@@ -465,6 +465,17 @@ describe('schemas over HTTP', () => {
     additionalProperties: false,
   };
 
+  it("refuses a schema whose $id an in-process define took, instead of storing one it cannot enforce", async () => {
+    // Found in review: the clash was only logged, and the schema was shown as in force.
+    config.define('sch/inproc', { $id: 'urn:ringway-test:taken', type: 'integer' });
+    const clash = await putAt('/v1/config-schemas/sch/clash', { $id: 'urn:ringway-test:taken', type: 'string' });
+    expect(clash.status).toBe(400);
+    expect(errorOf(clash).code).toBe('ERR_INVALID');
+    expect((await get('/v1/config-schemas/sch/clash')).status).toBe(404);
+    expect((await write('PUT', 'sch/inproc', 42)).status).toBe(200); // the in-process one still holds
+    expect((await write('PUT', 'sch/inproc', '"text"')).status).toBe(400);
+  });
+
   it('defines, reads, replaces with If-Match and deletes a schema; writes obey it meanwhile', async () => {
     const put = await putAt('/v1/config-schemas/sch/db', schema);
     expect(put.status).toBe(200);
