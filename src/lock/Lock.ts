@@ -16,7 +16,19 @@ export interface LockOwner {
    * a Set on the acquire/release path); maintained by Lock.
    */
   firstHeld: Lock | undefined;
+  /** How many locks the list holds; maintained by Lock. */
+  heldCount: number;
+  /** The list is pruned of expired locks when a grant makes it longer than this; maintained by Lock. */
+  pruneAt: number;
 }
+
+/**
+ * A lock whose lease runs out unreleased and unwatched stays in its owner's list until the
+ * list is walked (`held`, a restart check) or a grant finds the list twice as long as after
+ * the last pruning, at least this long: amortized O(1) per grant, and the list stays within
+ * max(this, 2 x the locks still held then).
+ */
+const MIN_PRUNE_AT = 64;
 
 type LockStateName = 'held' | 'released' | 'lost';
 
@@ -56,6 +68,7 @@ export class Lock {
   /** Neighbours in the owner's list of held locks. */
   #prev: Lock | undefined;
   #next: Lock | undefined;
+  #linked = true;
 
   /**
    * @internal Created by LockManager. The lease is trusted for `leaseMs` (less the drift
@@ -84,13 +97,29 @@ export class Lock {
       first.#prev = this;
     }
     owner.firstHeld = this;
+    if (++owner.heldCount > owner.pruneAt) Lock.heldBy(owner);
   }
 
-  /** @internal The locks `owner` holds, newest first. */
+  /**
+   * @internal The locks `owner` holds, newest first. Locks found expired on the way are
+   * marked lost, which takes them out of the list.
+   */
   static heldBy(owner: LockOwner): Lock[] {
     const locks: Lock[] = [];
-    for (let lock = owner.firstHeld; lock !== undefined; lock = lock.#next) locks.push(lock);
-    return locks;
+    const expired: Lock[] = [];
+    const at = now();
+    for (let lock = owner.firstHeld; lock !== undefined; lock = lock.#next) {
+      if (at >= lock.#validUntil) expired.push(lock);
+      else locks.push(lock);
+    }
+    let held = locks;
+    if (expired.length > 0) {
+      // After the walk: marking lost runs abort listeners, which may change the list.
+      for (const lock of expired) lock.#checkExpiry();
+      held = locks.filter((lock) => lock.#state === 'held');
+    }
+    owner.pruneAt = Math.max(MIN_PRUNE_AT, 2 * owner.heldCount);
+    return held;
   }
 
   /** Lease length of the last acquire or extend, in ms. */
@@ -196,6 +225,9 @@ export class Lock {
 
   /** Leaves the owner's list of held locks. */
   #unlink(): void {
+    if (!this.#linked) return;
+    this.#linked = false;
+    this.#owner.heldCount--;
     const prev = this.#prev;
     const next = this.#next;
     if (prev !== undefined) prev.#next = next;

@@ -33,6 +33,21 @@ import {
 
 let sharedMemoryStore: MemoryStore | undefined;
 
+/**
+ * `withLock`'s `extendEveryMs`: an integer from 1 to `maxMs`, half of the `validityMs` a
+ * lease of `ttlMs` is trusted (a larger one lets the lease run out between extends).
+ */
+function checkExtendEvery(value: unknown, maxMs: number, ttlMs: number, validityMs: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > maxMs) {
+    throw new InvalidOptionError(
+      'extendEveryMs',
+      value,
+      `must be an integer in [1, ${maxMs}]: at most half of the ${validityMs} ms a ${ttlMs} ms lease is trusted`,
+    );
+  }
+  return value;
+}
+
 /** The memory store used by managers created without a store: one per process. */
 function defaultStore(): MemoryStore {
   if (sharedMemoryStore === undefined || sharedMemoryStore.closed) sharedMemoryStore = new MemoryStore();
@@ -59,6 +74,13 @@ interface Waiter {
   token: number;
   /** When its last refused attempt was sent (monotonic ms). */
   refusedAt: number;
+  /** Highest token of a grant to it already dealt with: a late message about it is stale. */
+  seen: number;
+  /**
+   * An attempt got no reply: what the store did meanwhile is unknown, so from then on a
+   * hand-over is confirmed with the store before it is trusted.
+   */
+  unsure: boolean;
 }
 
 /** Acquires, extends and releases named locks in a store. */
@@ -76,6 +98,10 @@ export class LockManager {
   readonly #keepAliveMs: number;
   /** Holder id -> this manager's waiter with that id. */
   readonly #waiters = new Map<string, Waiter>();
+  /** Ends the sleep of every acquire asleep between attempts, plain or fair (for close()). */
+  readonly #sleepers = new Set<() => void>();
+  /** A plain attempt that got no reply -> the release of what it may have been granted. */
+  readonly #givingBack = new WeakMap<AcquireRequest, Promise<void>>();
   #releases: ReleaseSubscription | undefined;
   readonly #stopRestart: () => void;
   #closed = false;
@@ -97,6 +123,8 @@ export class LockManager {
       // Redlock's allowance: ttl x drift factor, plus 2 ms for the granularity of expiry.
       validityMs: (ttlMs) => ttlMs - Math.ceil(ttlMs * driftFactor) - 2,
       firstHeld: undefined,
+      heldCount: 0,
+      pruneAt: 0,
     };
     this.#keepAliveMs = Math.max(1, Math.floor(this.options.queueTtlMs / 3));
     this.#defaults = Object.freeze({
@@ -160,7 +188,7 @@ export class LockManager {
     // Without announcements (store unreachable) fair waiters still poll, and a poll finds a
     // hand-over too.
     await this.#listenForReleases().catch(() => {});
-    const waiter: Waiter = { wake: undefined, woken: false, token: 0, refusedAt: 0 };
+    const waiter: Waiter = { wake: undefined, woken: false, token: 0, refusedAt: 0, seen: 0, unsure: false };
     this.#waiters.set(request.holder, waiter);
     try {
       const sentAt = now();
@@ -194,6 +222,7 @@ export class LockManager {
     const queuedPollMs = Math.max(1, Math.min(this.#keepAliveMs, Math.floor(request.ttlMs / 4)));
     let last = first;
     let granted = false;
+    if (waiter !== undefined && first instanceof StoreUnavailableError) waiter.unsure = true;
     try {
       for (let tries = 0; ; tries++) {
         if (waiter !== undefined && waiter.token > 0) {
@@ -224,22 +253,36 @@ export class LockManager {
           delay = queuedPollMs;
           if (last.position === 0 && last.retryAfterMs > 0) delay = Math.min(delay, last.retryAfterMs);
         }
+        // An abort or close() while the last attempt was in flight ends the wait now.
+        attempt.signal?.throwIfAborted();
+        this.#assertOpen();
         // A waiter told of its hand-over while its last attempt was in flight goes on at once.
         if (waiter?.woken === true) waiter.woken = false;
         else await this.#sleep(waiter, Math.min(delay, Math.ceil(remaining)), attempt.signal);
         attempt.signal?.throwIfAborted();
         this.#assertOpen();
         if (waiter !== undefined && waiter.token > 0) continue;
+        const givingBack = this.#givingBack.get(request);
+        if (givingBack !== undefined) {
+          // A plain attempt's give-back may take two scripts; the next attempt goes after
+          // it, or the give-back could free the grant that attempt reports as ours.
+          this.#givingBack.delete(request);
+          await givingBack;
+          attempt.signal?.throwIfAborted();
+          this.#assertOpen();
+        }
         const sentAt = now();
         try {
           last = await locks.acquire(request);
         } catch (err) {
           last = this.#unavailable(err, request);
+          if (waiter !== undefined) waiter.unsure = true;
         }
         if (!(last instanceof StoreUnavailableError) && last.acquired) {
           // A grant found by polling may be a hand-over whose message we missed: it has
           // already run part of its lease.
-          const lock = await this.#confirmed(this.#grant(request, last, sentAt), request.ttlMs);
+          if (waiter !== undefined) waiter.seen = Math.max(waiter.seen, last.token);
+          const lock = await this.#confirmed(this.#grant(request, last, sentAt), request.ttlMs, false);
           if (lock !== undefined) {
             granted = true;
             return lock;
@@ -249,7 +292,9 @@ export class LockManager {
       }
     } finally {
       // Giving up (timeout, abort, error): leave the fair queue so the next waiter goes on;
-      // a resource handed to us meanwhile is handed on.
+      // a resource handed to us meanwhile is handed on, and a message about it is no longer
+      // ours to accept.
+      if (waiter !== undefined) this.#waiters.delete(holder);
       if (!granted && request.fair) await locks.leaveQueue(resource, holder).catch(() => {});
     }
   }
@@ -258,20 +303,28 @@ export class LockManager {
    * The lock handed over to `waiter` by a release. Its lease began after our last refused
    * poll was sent (a poll executed after the hand-over would have found us the holder), so
    * it is trusted from then.
+   *
+   * The message alone is trusted only while nothing of ours could have given that grant back
+   * or changed the store unseen: a live attempt never gives back its grant (see
+   * `#unavailable`; it leaves the queue only once it stops accepting messages), a grant
+   * this attempt already dealt with is not taken twice, and after an attempt without a
+   * reply the grant is confirmed with the store first.
    */
   #handedOver(request: AcquireRequest, waiter: Waiter): Promise<Lock | undefined> {
     const { resource, holder, ttlMs } = request;
     const lock = new Lock(this.#owner, resource, holder, waiter.token, ttlMs, waiter.refusedAt, ttlMs, true);
+    waiter.seen = Math.max(waiter.seen, waiter.token);
     waiter.token = 0;
-    return this.#confirmed(lock, ttlMs);
+    return this.#confirmed(lock, ttlMs, waiter.unsure);
   }
 
   /**
-   * A granted lock with less than half its ttl left (its lease is counted from an old poll)
-   * is confirmed by one extend. Undefined when that finds it gone: keep waiting.
+   * A granted lock with less than half its ttl left (its lease is counted from an old poll),
+   * or any when `always`, is confirmed by one extend. Undefined when that finds it gone: keep
+   * waiting.
    */
-  async #confirmed(lock: Lock, ttlMs: number): Promise<Lock | undefined> {
-    if (lock.remainingMs >= ttlMs / 2) return lock;
+  async #confirmed(lock: Lock, ttlMs: number, always: boolean): Promise<Lock | undefined> {
+    if (!always && lock.remainingMs >= ttlMs / 2) return lock;
     try {
       await lock.extend(ttlMs);
       return lock;
@@ -291,12 +344,25 @@ export class LockManager {
 
   /**
    * A failed attempt: StoreUnavailableError is returned (the caller retries until `waitMs`),
-   * anything else is thrown. The script may have run although no reply came, so a lease of
-   * ours is released in the background.
+   * anything else is thrown. The script may have run although no reply came.
+   * - Plain: a lease of ours is released in the background (the next attempt waits for that).
+   * - Fair: nothing is released. The store may have handed the resource to us meanwhile,
+   *   and the message telling us so may still come; releasing would hand it on to the next
+   *   waiter while we take it too. Our next poll (or that message) reports the grant, and
+   *   giving up leaves the queue, which gives it back.
    */
   #unavailable(err: unknown, request: AcquireRequest): StoreUnavailableError {
     if (!(err instanceof StoreUnavailableError)) throw err;
-    this.backend.locks.release(request.resource, request.holder, request.fair).catch(() => {});
+    if (!request.fair) {
+      const release = this.backend.locks.release(request.resource, request.holder, false);
+      this.#givingBack.set(
+        request,
+        release.then(
+          () => {},
+          () => {},
+        ),
+      );
+    }
     return err;
   }
 
@@ -318,12 +384,15 @@ export class LockManager {
     if (typeof fn !== 'function') throw new TypeError('withLock(name, options, fn): fn must be a function');
     const ttlMs = options?.ttlMs ?? this.options.ttlMs;
     checkTtl('ttlMs', ttlMs);
-    const every = checkInt(
-      'extendEveryMs',
-      options?.extendEveryMs ?? Math.max(1, Math.floor(ttlMs / 3)),
-      1,
-      Math.max(1, ttlMs - 1),
-    );
+    // Extended at least twice per validity: an extend that fails for want of a reply is
+    // retried while the lease is still trusted. The default, ttlMs / 3, is capped the same
+    // way (which changes it only for a driftFactor above 0.16).
+    const validityMs = this.#owner.validityMs(ttlMs);
+    const maxEveryMs = Math.max(1, Math.floor(validityMs / 2));
+    const every =
+      options?.extendEveryMs === undefined
+        ? Math.max(1, Math.min(Math.floor(ttlMs / 3), maxEveryMs))
+        : checkExtendEvery(options.extendEveryMs, maxEveryMs, ttlMs, validityMs);
     const lock = await this.acquire(name, options);
     const signal = lock.signal;
     let timer: NodeJS.Timeout | undefined;
@@ -345,10 +414,12 @@ export class LockManager {
     schedule(every);
     try {
       const result = await fn(lock, signal);
-      if (signal.aborted) throw signal.reason;
+      // `lost`, not `signal.aborted`: it also notices a lease that ran out while no timer
+      // could run (a callback that kept the event loop busy), and aborts the signal then.
+      if (lock.lost) throw signal.reason;
       return result;
     } catch (err) {
-      if (signal.aborted && !(err instanceof LockLostError)) throw signal.reason;
+      if (lock.lost && !(err instanceof LockLostError)) throw signal.reason;
       throw err;
     } finally {
       done = true;
@@ -376,7 +447,7 @@ export class LockManager {
     this.#stopRestart();
     this.#releases?.close();
     this.#releases = undefined;
-    for (const waiter of [...this.#waiters.values()]) waiter.wake?.();
+    for (const wake of [...this.#sleepers]) wake();
   }
 
   #assertOpen(): void {
@@ -411,7 +482,7 @@ export class LockManager {
       // are not sent here.
       this.#releases = this.backend.locks.onReleased((_resource, holder, token) => {
         const waiter = this.#waiters.get(holder);
-        if (waiter === undefined || waiter.token > 0) return;
+        if (waiter === undefined || waiter.token > 0 || token <= waiter.seen) return;
         waiter.token = token;
         if (waiter.wake !== undefined) waiter.wake();
         else waiter.woken = true;
@@ -423,9 +494,15 @@ export class LockManager {
   /** Waits `ms`, or less if the waiter is woken (its turn came), or until `signal` aborts. */
   #sleep(waiter: Waiter | undefined, ms: number, signal: AbortSignal | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      // An abort listener added to an aborted signal never runs.
+      if (signal?.aborted === true) {
+        reject(signal.reason);
+        return;
+      }
       const finish = () => {
         clearTimeout(timer);
         if (waiter !== undefined) waiter.wake = undefined;
+        this.#sleepers.delete(wake);
         signal?.removeEventListener('abort', onAbort);
       };
       const onAbort = () => {
@@ -437,6 +514,7 @@ export class LockManager {
         resolve();
       };
       if (waiter !== undefined) waiter.wake = wake;
+      this.#sleepers.add(wake);
       const timer = setTimeout(wake, ms);
       signal?.addEventListener('abort', onAbort, { once: true });
     });

@@ -14,14 +14,42 @@ import {
 import { fullJitterDelay } from '../../src/lock/backoff.js';
 import type { Lock } from '../../src/lock/Lock.js';
 import { LockManager } from '../../src/lock/LockManager.js';
+import type { LockStorage } from '../../src/store/LockStorage.js';
 import { memoryStore } from '../../src/store/memory/MemoryStore.js';
 import { redisStore } from '../../src/store/redis/RedisStore.js';
-import type { Store } from '../../src/store/Store.js';
+import type { LockBackend, Store } from '../../src/store/Store.js';
 import { deletePrefix, redisUrl, requireRedis, testPrefix } from '../helpers/redis.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let n = 0;
 const fresh = (what: string) => `${what}:${++n}:${Math.random().toString(36).slice(2, 8)}`;
+
+async function until(check: () => boolean | Promise<boolean>, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check()) && Date.now() < deadline) await sleep(5);
+}
+
+/** `store` with some lock methods replaced; everything else passes straight through. */
+function withLocks(store: Store, overrides: Partial<LockStorage>): LockBackend {
+  return {
+    onRestart: store.onRestart.bind(store),
+    locks: new Proxy(store.locks, {
+      get(target, prop) {
+        if (prop in overrides) return overrides[prop as keyof LockStorage];
+        const value = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }),
+  };
+}
+
+/** Keeps the event loop busy for `ms`: no timer runs meanwhile. */
+function busyWait(ms: number): void {
+  const end = performance.now() + ms;
+  let spins = 0;
+  while (performance.now() < end) spins++;
+  if (spins < 0) throw new Error('unreachable');
+}
 
 const redisAvailable = await requireRedis('LockManager on Redis');
 const prefix = testPrefix('lock-manager');
@@ -263,6 +291,243 @@ describe.each(backends)('LockManager on %s', (_name, makeStore) => {
     expect(lock.remainingMs).toBeGreaterThan(5_000);
     await lock.release();
     waiting.close();
+  });
+
+  it('a fair waiter handed the lock by a poll whose reply is lost keeps it; the next waiter does not get it too (found in review)', async () => {
+    const name = fresh('lost-reply');
+    const held = await locks.acquire(name, { ttlMs: 10_000 });
+    let trap = false;
+    // W's poll is refused, then the holder releases (handing the lock to W), and W's reply is lost.
+    const flaky = withLocks(store, {
+      acquire: async (request) => {
+        const outcome = await store.locks.acquire(request);
+        if (!trap || outcome.acquired) return outcome;
+        trap = false;
+        await held.release();
+        throw new StoreUnavailableError('redis: no reply within 300 ms (commandTimeoutMs)');
+      },
+    });
+    const options = { fair: true, retryMaxMs: 10, queueTtlMs: 150 };
+    const w = new LockManager({ store: flaky, ...options });
+    const x = new LockManager({ store, ...options });
+    const wWaits = w.acquire(name, { waitMs: 5_000, ttlMs: 10_000 });
+    await until(async () => (await locks.inspect(name)).queue.length === 1, 2_000);
+    const xWaits = x.acquire(name, { waitMs: 5_000, ttlMs: 10_000 });
+    await until(async () => (await locks.inspect(name)).queue.length === 2, 2_000);
+    trap = true;
+    const wLock = await wWaits;
+    expect(wLock.lost).toBe(false);
+    const xFirst = await Promise.race([xWaits.then(() => 'granted too'), sleep(150).then(() => 'waiting')]);
+    expect(xFirst).toBe('waiting');
+    expect((await locks.inspect(name)).holder).toBe(wLock.holder);
+    await wLock.release();
+    const xLock = await xWaits;
+    expect(xLock.token).toBeGreaterThan(wLock.token);
+    await xLock.release();
+    w.close();
+    x.close();
+  });
+
+  it('a hand-over for a grant given back meanwhile is checked with the store, not trusted (found in review)', async () => {
+    const name = fresh('given-back');
+    const held = await locks.acquire(name, { ttlMs: 10_000 });
+    let trap = false;
+    // W is handed the lock, which then goes on to X (as a give-back of W's grant would), and
+    // W's reply is lost; the hand-over message to W still arrives.
+    const flaky = withLocks(store, {
+      acquire: async (request) => {
+        const outcome = await store.locks.acquire(request);
+        if (!trap || outcome.acquired) return outcome;
+        trap = false;
+        await held.release();
+        await store.locks.release(name, request.holder, true);
+        throw new StoreUnavailableError('redis: no reply within 300 ms (commandTimeoutMs)');
+      },
+    });
+    const options = { fair: true, retryMaxMs: 10, queueTtlMs: 150 };
+    const w = new LockManager({ store: flaky, ...options });
+    const x = new LockManager({ store, ...options });
+    const wWaits = w.acquire(name, { waitMs: 5_000, ttlMs: 10_000 });
+    await until(async () => (await locks.inspect(name)).queue.length === 1, 2_000);
+    const xWaits = x.acquire(name, { waitMs: 5_000, ttlMs: 10_000 });
+    await until(async () => (await locks.inspect(name)).queue.length === 2, 2_000);
+    trap = true;
+    const xLock = await xWaits;
+    const wFirst = await Promise.race([wWaits.then(() => 'granted too'), sleep(150).then(() => 'waiting')]);
+    expect(wFirst).toBe('waiting');
+    expect((await locks.inspect(name)).holder).toBe(xLock.holder);
+    await xLock.release();
+    const wLock = await wWaits;
+    expect(wLock.token).toBeGreaterThan(xLock.token);
+    expect((await locks.inspect(name)).holder).toBe(wLock.holder);
+    await wLock.release();
+    w.close();
+    x.close();
+  });
+
+  it('a late hand-over message about a grant the waiter already found gone is not taken (found in review)', async () => {
+    const name = fresh('late-message');
+    const held = await locks.acquire(name, { ttlMs: 10_000 });
+    let holdBack = true;
+    const heldBack: (() => void)[] = [];
+    let slowReply = false;
+    const late = withLocks(store, {
+      onReleased: (listener, owner) =>
+        store.locks.onReleased((resource, holder, token) => {
+          if (holdBack) heldBack.push(() => listener(resource, holder, token));
+          else listener(resource, holder, token);
+        }, owner),
+      acquire: async (request) => {
+        const outcome = await store.locks.acquire(request);
+        if (outcome.acquired && slowReply) {
+          slowReply = false;
+          await sleep(250); // the poll that finds the hand-over answers after its 200 ms lease
+        }
+        return outcome;
+      },
+    });
+    const w = new LockManager({ store: late, fair: true, retryMaxMs: 20, queueTtlMs: 600 });
+    const x = new LockManager({ store, fair: true, retryMaxMs: 20, queueTtlMs: 150 });
+    const wWaits = w.acquire(name, { waitMs: 5_000, ttlMs: 200 });
+    await until(async () => (await locks.inspect(name)).queue.length === 1, 2_000);
+    const xWaits = x.acquire(name, { waitMs: 5_000, ttlMs: 10_000 });
+    await until(async () => (await locks.inspect(name)).queue.length === 2, 2_000);
+    slowReply = true;
+    await held.release(); // handed to W; the message is held back, W's poll finds the grant too late
+    const xLock = await xWaits; // W's lease ran out: X, next in line, has it
+    await until(async () => (await locks.inspect(name)).queue.length === 1, 2_000); // W queued again
+    for (const message of heldBack.splice(0)) message();
+    const wFirst = await Promise.race([wWaits.then(() => 'granted too'), sleep(150).then(() => 'waiting')]);
+    expect(wFirst).toBe('waiting');
+    expect((await locks.inspect(name)).holder).toBe(xLock.holder);
+    holdBack = false;
+    await xLock.release();
+    const wLock = await wWaits;
+    expect(wLock.token).toBeGreaterThan(xLock.token);
+    await wLock.release();
+    w.close();
+    x.close();
+  });
+
+  it('a plain attempt without a reply is given back before the next attempt, whose grant then holds', async () => {
+    const name = fresh('give-back-first');
+    let lose = true;
+    const flaky = withLocks(store, {
+      acquire: async (request) => {
+        const outcome = await store.locks.acquire(request);
+        if (!lose) return outcome;
+        lose = false;
+        throw new StoreUnavailableError('redis: no reply within 300 ms (commandTimeoutMs)'); // granted, reply lost
+      },
+      release: async (resource, holder, fair) => {
+        await sleep(30); // a give-back that takes a while (on Redis, PLAIN_RELEASE then RELEASE)
+        return store.locks.release(resource, holder, fair);
+      },
+    });
+    const m = new LockManager({ store: flaky, retryBaseMs: 1, retryMaxMs: 1 });
+    const lock = await m.acquire(name, { waitMs: 2_000, ttlMs: 10_000 });
+    await sleep(60);
+    expect(lock.lost).toBe(false);
+    expect((await locks.inspect(name)).holder).toBe(lock.holder);
+    await lock.release();
+    m.close();
+  });
+
+  it('withLock rejects with ERR_LOCK_LOST when the lease ran out while no timer could run (found in review)', async () => {
+    const name = fresh('with-expired');
+    let other: Lock | undefined;
+    const err = await locks
+      .withLock(name, { ttlMs: 100 }, async () => {
+        busyWait(200); // the lease runs out; the expiry timer cannot fire
+        other = await rival.acquire(name, { waitMs: 0 });
+        return 'as if nothing happened';
+      })
+      .catch((e: unknown) => e);
+    expect(other).toBeDefined();
+    expect(err).toBeInstanceOf(LockLostError);
+    expect((await locks.inspect(name)).holder).toBe(other?.holder);
+    await other?.release();
+  });
+
+  it('an abort while an attempt is in flight ends the wait at once; the fair waiter leaves the queue (found in review)', async () => {
+    const name = fresh('abort-in-flight');
+    const held = await locks.acquire(name, { ttlMs: 60_000 });
+    const controller = new AbortController();
+    const slow = withLocks(store, {
+      acquire: async (request) => {
+        const outcome = store.locks.acquire(request);
+        controller.abort(new Error('user gave up')); // while the attempt is in flight
+        await sleep(20);
+        return outcome;
+      },
+    });
+    const w = new LockManager({ store: slow, queueTtlMs: 30_000 });
+    const started = performance.now();
+    const pending = w.acquire(name, { fair: true, ttlMs: 60_000, waitMs: 20_000, signal: controller.signal });
+    await expect(pending).rejects.toThrow('user gave up');
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect((await locks.inspect(name)).queue).toEqual([]);
+    await held.release();
+    w.close();
+  });
+
+  it('close() while an attempt is in flight, or while waiting, ends the wait at once (found in review)', async () => {
+    const name = fresh('close-in-flight');
+    const held = await locks.acquire(name, { ttlMs: 60_000 });
+    let onAttempt = () => {};
+    const slow = withLocks(store, {
+      acquire: async (request) => {
+        const outcome = store.locks.acquire(request);
+        onAttempt();
+        await sleep(20);
+        return outcome;
+      },
+    });
+    const w = new LockManager({ store: slow, queueTtlMs: 30_000 });
+    onAttempt = () => w.close();
+    let started = performance.now();
+    const fair = w.acquire(name, { fair: true, ttlMs: 60_000, waitMs: 20_000 });
+    await expect(fair).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect((await locks.inspect(name)).queue).toEqual([]);
+    // A plain waiter asleep between attempts (long backoff) is woken too.
+    const plain = new LockManager({ store, retryBaseMs: 10_000, retryMaxMs: 10_000 });
+    started = performance.now();
+    const waiting = plain.acquire(name, { waitMs: 20_000 });
+    await sleep(50);
+    plain.close();
+    await expect(waiting).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    await held.release();
+  });
+
+  it('held drops locks whose lease ran out unreleased (found in review)', async () => {
+    const own = new LockManager({ store });
+    await Promise.all(Array.from({ length: 100 }, (_, i) => own.acquire(fresh(`leak${i}`), { ttlMs: 10 })));
+    const kept = await own.acquire(fresh('kept'), { ttlMs: 10_000 });
+    await sleep(50);
+    expect(own.held).toHaveLength(1);
+    expect(own.held[0]).toBe(kept);
+    await kept.release();
+    expect(own.held).toEqual([]);
+    own.close();
+  });
+
+  it('extendEveryMs is at most half the time a lease is trusted; the default is unchanged (found in review)', async () => {
+    const name = fresh('extend-every');
+    // ttlMs 100: trusted for 100 - 1 - 2 = 97 ms, so extended at least every 48 ms.
+    for (const extendEveryMs of [99, 49]) {
+      const err = await locks.withLock(name, { ttlMs: 100, extendEveryMs }, () => sleep(150)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InvalidOptionError);
+      expect(err).toMatchObject({ field: 'extendEveryMs', message: expect.stringContaining('48') });
+    }
+    expect((await locks.inspect(name)).holder).toBeUndefined(); // refused before acquiring
+    const slept = async () => {
+      await sleep(150);
+      return 'done';
+    };
+    expect(await locks.withLock(name, { ttlMs: 100, extendEveryMs: 48 }, slept)).toBe('done');
+    expect(await locks.withLock(name, { ttlMs: 100 }, slept)).toBe('done');
   });
 
   it('rejects bad names, ttls and options with ERR_INVALID_OPTION (wrong types: TypeError)', async () => {

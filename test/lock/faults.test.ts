@@ -146,6 +146,32 @@ describe.skipIf(!canStart)('Redlock over three self-started masters', () => {
     await store.close();
   }, 60_000);
 
+  it('an acquire that failed leaves no grant behind on a member that answered too late (found in review)', async () => {
+    const server = await startRedisServer();
+    servers.push(server);
+    const late = redisStore(server.url, { commandTimeoutMs: 200 });
+    const [a, b] = [memoryStore(), memoryStore()];
+    const store = redlockStore([late, a, b]);
+    const locks = new LockManager({ store });
+    await (await locks.acquire('warm')).release(); // the lock scripts are known to the server
+    // No majority: a refuses (held by another), b grants, the Redis member answers too late.
+    await a.locks.acquire({ resource: 'job', holder: 'other', ttlMs: 30_000, fair: false, queueTtlMs: 1_000 });
+    const pid = server.pid;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await expect(locks.acquire('job', { waitMs: 0, ttlMs: 30_000 })).rejects.toBeInstanceOf(LockTimeoutError);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await sleep(100); // the late replies arrive
+    expect((await b.locks.inspect('job')).holder).toBeUndefined();
+    expect((await late.locks.inspect('job')).holder).toBeUndefined();
+    locks.close();
+    await late.close();
+    await a.close();
+    await b.close();
+  });
+
   it('keeps mutual exclusion under contention', async () => {
     const members = [await startRedisServer(), await startRedisServer(), await startRedisServer()];
     servers.push(...members);

@@ -166,6 +166,45 @@ describe.skipIf(!haveRedisServerBinary())('redis store against a server that die
     await store.close();
   });
 
+  it('a command that timed out sends no follow-up: a failed acquire is not granted later (found in review)', async () => {
+    server ??= await startRedisServer();
+    const store = redisStore(server.url, { commandTimeoutMs: 200 });
+    const admin = new Redis(server.url);
+    const req = (resource: string, fair: boolean) => ({
+      resource,
+      holder: 'gave-up',
+      ttlMs: 30_000,
+      fair,
+      queueTtlMs: 1_000,
+    });
+    try {
+      // Both lock scripts known to the server (a fresh resource takes PLAIN_ACQUIRE, then ACQUIRE).
+      expect((await store.locks.acquire({ ...req('warm', false), holder: 'a' })).acquired).toBe(true);
+      const pid = server.pid;
+      // 'job': PLAIN_ACQUIRE answers "ACQUIRE decides" (no counter yet) after the caller gave up.
+      process.kill(pid, 'SIGSTOP');
+      try {
+        await expect(store.locks.acquire(req('job', false))).rejects.toBeInstanceOf(StoreUnavailableError);
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      // 'forgotten': the server forgot ACQUIRE, and answers NOSCRIPT after the caller gave up.
+      await admin.script('FLUSH');
+      process.kill(pid, 'SIGSTOP');
+      try {
+        await expect(store.locks.acquire(req('forgotten', true))).rejects.toBeInstanceOf(StoreUnavailableError);
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100)); // the late replies arrive
+      expect((await store.locks.inspect('job')).holder).toBeUndefined();
+      expect((await store.locks.inspect('forgotten')).holder).toBeUndefined();
+    } finally {
+      admin.disconnect();
+      await store.close();
+    }
+  });
+
   it('sends the lock scripts in full when the server has forgotten them (SCRIPT FLUSH)', async () => {
     server ??= await startRedisServer();
     const store = redisStore(server.url);

@@ -66,6 +66,8 @@ export function loadedScript(script: ScriptDefinition): LoadedScript {
 class InFlight {
   prev: InFlight | undefined = undefined;
   next: InFlight | undefined = undefined;
+  /** Rejected by the timer: a late reply is dropped, and nothing more is sent for it. */
+  expired = false;
   constructor(
     readonly deadline: number,
     readonly reject: (err: Error) => void,
@@ -100,6 +102,9 @@ class Deadlines {
   /**
    * The same, resolving with `map(reply)`; when `command` fails with NOSCRIPT, `resend()`
    * takes its place (within the same time bound).
+   *
+   * Once the time is up, a late reply is dropped: neither `map` nor `resend` runs, so a call
+   * that already failed sends no follow-up (a lock granted by it would outlive the failure).
    */
   bound<R, T>(command: Promise<R>, map: (reply: R) => T, resend: () => Promise<R>): Promise<T>;
   bound<R, T>(command: Promise<R>, map?: (reply: R) => T, resend?: () => Promise<R>): Promise<T | R> {
@@ -117,6 +122,7 @@ class Deadlines {
       if (this.#timer === undefined) this.#timer = setTimeout(this.#expire, this.#ms).unref();
       let onError: (err: unknown) => void;
       const onValue = (value: R) => {
+        if (entry.expired) return;
         this.#remove(entry);
         if (map === undefined) resolve(value);
         else {
@@ -128,6 +134,7 @@ class Deadlines {
         }
       };
       onError = (err: unknown) => {
+        if (entry.expired) return;
         if (resend !== undefined && err instanceof Error && err.message.startsWith('NOSCRIPT')) {
           const again = resend;
           resend = undefined;
@@ -159,6 +166,7 @@ class Deadlines {
     let entry = this.#first;
     while (entry !== undefined && entry.deadline <= now) {
       this.#remove(entry);
+      entry.expired = true;
       entry.reject(new StoreUnavailableError(`redis: no reply within ${this.#ms} ms (commandTimeoutMs)`));
       entry = this.#first;
     }
