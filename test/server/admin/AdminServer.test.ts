@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INDEX_HEADER } from '../../../server/admin/AdminServer.js';
 import { REGISTRATION_BODY } from '../../../server/admin/schemas.js';
 import {
-  rawRequest,
   type Reply,
+  rawRequest,
   send,
   startUpstream,
   statusOf,

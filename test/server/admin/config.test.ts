@@ -465,7 +465,7 @@ describe('schemas over HTTP', () => {
     additionalProperties: false,
   };
 
-  it("refuses a schema whose $id an in-process define took, instead of storing one it cannot enforce", async () => {
+  it('refuses a schema whose $id an in-process define took, instead of storing one it cannot enforce', async () => {
     // Found in review: the clash was only logged, and the schema was shown as in force.
     config.define('sch/inproc', { $id: 'urn:ringway-test:taken', type: 'integer' });
     const clash = await putAt('/v1/config-schemas/sch/clash', { $id: 'urn:ringway-test:taken', type: 'string' });
