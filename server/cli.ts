@@ -8,7 +8,8 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { redisStore } from '../src/store/redis/RedisStore.js';
+import type { Redis } from 'ioredis';
+import { type RedisStore, redisStore } from '../src/store/redis/RedisStore.js';
 import type { Store } from '../src/store/Store.js';
 import { checkToken } from './admin/token.js';
 import { ConfigError } from './config/ConfigError.js';
@@ -187,6 +188,56 @@ function portOf(value: string | boolean | undefined, flag = 'port'): number | un
   return n;
 }
 
+/**
+ * The db number of a `redis://host:port/db` URL (0 without a path).
+ * @throws {UsageError} when the path is not a db number.
+ */
+function redisDbOf(url: string): number {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError('must be a URL such as redis://127.0.0.1:6379/0');
+  }
+  const path = parsed.pathname;
+  if (path === '' || path === '/') return 0;
+  const m = /^\/(\d{1,5})$/.exec(path);
+  if (m === null) throw new UsageError(`the path of the URL must be a db number (redis://host:port/0), got '${path}'`);
+  return Number(m[1]);
+}
+
+/** Time the Redis of `--redis` has to answer PING and SELECT before the start is given up. */
+const REDIS_CHECK_TIMEOUT_MS = 5_000;
+
+/**
+ * Checks that Redis answers and that the URL's db can be selected (ioredis only logs a failed
+ * SELECT and goes on in db 0).
+ * @throws {Error} saying what failed.
+ */
+async function checkRedis(store: RedisStore, db: number, timeoutMs: number): Promise<void> {
+  const client = store.client as Redis;
+  let lastError: Error | undefined;
+  const onError = (err: Error): void => {
+    lastError = err;
+  };
+  client.on('error', onError);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    await Promise.race([client.ping(), timeout]).catch((err: Error) => {
+      throw new Error(`Redis does not answer: ${lastError?.message ?? err.message}`);
+    });
+    await Promise.race([client.select(db), timeout]).catch((err: Error) => {
+      throw new Error(`cannot select db ${db}: ${err.message}`);
+    });
+  } finally {
+    clearTimeout(timer);
+    client.off('error', onError);
+  }
+}
+
 /** Output streams and the environment, injectable for tests. */
 export interface CliIo {
   out: (text: string) => void;
@@ -254,6 +305,10 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     adminPort = portOf(values['admin-port'], 'admin-port');
     if (adminToken !== undefined)
       checkToken(values['admin-token'] === undefined ? 'RINGWAY_ADMIN_TOKEN' : '--admin-token', adminToken);
+    for (const flag of ['host', 'admin-host'] as const) {
+      // An empty address would make Node listen on every interface (the admin API too).
+      if (values[flag] === '') throw new UsageError(`--${flag} must not be empty`);
+    }
     const level = values['log-level'];
     if (level !== undefined && (typeof level !== 'string' || !(LOG_LEVELS as readonly string[]).includes(level))) {
       throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${String(level)}'`);
@@ -263,28 +318,46 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     return 2;
   }
   const redisUrl = typeof values.redis === 'string' ? values.redis : io.env.REDIS_URL;
-  let store: Store | undefined;
+  let store: RedisStore | undefined;
+  let db = 0;
   if (redisUrl !== undefined && redisUrl !== '') {
     try {
+      db = redisDbOf(redisUrl);
       store = redisStore(redisUrl);
     } catch (err) {
       io.err(`ringway: --redis: ${(err as Error).message}\n`);
       return 2;
     }
+    try {
+      await checkRedis(store, db, REDIS_CHECK_TIMEOUT_MS);
+    } catch (err) {
+      io.err(`ringway: --redis: ${(err as Error).message}\n`);
+      await store.close().catch(() => {});
+      return 1;
+    }
   }
   const level = (values['log-level'] as LogLevel | undefined) ?? 'info';
-  const gateway = await createGateway({
-    config,
-    ...(store === undefined ? {} : { store }),
-    ...(port === undefined ? {} : { port }),
-    ...(typeof values.host === 'string' ? { host: values.host } : {}),
-    logLevel: level,
-    admin: {
-      ...(adminPort === undefined ? {} : { port: adminPort }),
-      ...(typeof values['admin-host'] === 'string' ? { host: values['admin-host'] } : {}),
-      ...(adminToken === undefined ? {} : { token: adminToken }),
-    },
-  });
+  let gateway: Gateway;
+  try {
+    gateway = await createGateway({
+      config,
+      ...(store === undefined ? {} : { store: store as Store }),
+      ...(port === undefined ? {} : { port }),
+      ...(typeof values.host === 'string' ? { host: values.host } : {}),
+      logLevel: level,
+      admin: {
+        ...(adminPort === undefined ? {} : { port: adminPort }),
+        ...(typeof values['admin-host'] === 'string' ? { host: values['admin-host'] } : {}),
+        ...(adminToken === undefined ? {} : { token: adminToken }),
+      },
+    });
+  } catch (err) {
+    // createGateway closed what it started; the store is ours (its connections would keep
+    // the process alive).
+    io.err(`ringway: ${(err as Error).message}\n`);
+    await store?.close().catch(() => {});
+    return 1;
+  }
   const log = gateway.log;
   // Signals are handled from before the first port opens: a SIGTERM that arrives while the
   // gateway is still starting cancels the start (no further port opens, and the ones open
@@ -324,6 +397,9 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       io.err(
         `ringway: ${e.address ?? 'the address'}:${e.port ?? '?'} is in use; choose other ports with --port and --admin-port (0: a free one)\n`,
       );
+    } else {
+      // Whatever the log level: a start that fails says why.
+      io.err(`ringway: cannot listen: ${e.message}\n`);
     }
     log.error({ err }, 'cannot listen');
     await gateway.close();

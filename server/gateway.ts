@@ -317,10 +317,13 @@ export class Gateway {
    * (`listen`, `proxy`) take effect only at the next start. With live routes on, the next
    * version of the routes key replaces what this applied.
    * @param origin Where the configuration comes from, as `routes.origin` shows it.
+   * @throws {InvalidOptionError} when a balancer refuses the services (a configuration that
+   *   skipped `resolveGatewayConfig`'s checks): nothing changed, the running routes stay.
    */
   apply(config: ResolvedGatewayConfig, origin: RoutesOrigin = { source: 'code' }): void {
+    const compiled = this.#compile(config, origin);
     this.metrics?.forgetRoutes(new Set(config.routes.map((r) => r.name)));
-    this.#compiled = this.#compile(config, origin);
+    this.#compiled = compiled;
   }
 
   #compile(config: ResolvedGatewayConfig, origin: RoutesOrigin): Compiled {

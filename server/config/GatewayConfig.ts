@@ -8,17 +8,25 @@ import type { ErrorObject } from 'ajv';
 import { Ajv } from 'ajv';
 import type { CircuitBreakerOptions } from '../../src/balancer/CircuitBreaker.js';
 import { resolveCircuitBreakerOptions } from '../../src/balancer/CircuitBreaker.js';
-import type { EndpointInput } from '../../src/balancer/Endpoint.js';
+import { type Endpoint, type EndpointInput, resolveEndpoints } from '../../src/balancer/Endpoint.js';
 import type { HealthCheckOptions } from '../../src/balancer/HealthChecker.js';
 import { resolveHealthCheckOptions } from '../../src/balancer/HealthChecker.js';
 import type { OutlierDetectionOptions } from '../../src/balancer/OutlierDetector.js';
 import { resolveOutlierDetectionOptions } from '../../src/balancer/OutlierDetector.js';
-import type { MaglevStrategyOptions } from '../../src/balancer/strategies/Maglev.js';
-import { resolveMaglevStrategyOptions } from '../../src/balancer/strategies/Maglev.js';
+import {
+  checkMaglevEndpoints,
+  type MaglevStrategyOptions,
+  type ResolvedMaglevStrategyOptions,
+  resolveMaglevStrategyOptions,
+} from '../../src/balancer/strategies/Maglev.js';
 import type { EwmaOptions } from '../../src/balancer/strategies/PeakEwma.js';
 import { resolveEwmaOptions } from '../../src/balancer/strategies/PeakEwma.js';
-import type { RingHashOptions } from '../../src/balancer/strategies/RingHash.js';
-import { resolveRingHashOptions } from '../../src/balancer/strategies/RingHash.js';
+import {
+  checkRingEndpoints,
+  type ResolvedRingHashOptions,
+  type RingHashOptions,
+  resolveRingHashOptions,
+} from '../../src/balancer/strategies/RingHash.js';
 import { describe, InvalidOptionError } from '../../src/errors.js';
 import { checkRequestTarget } from '../routes/requestPath.js';
 import { ConfigError, type ConfigIssue, joinField, splitField } from './ConfigError.js';
@@ -498,7 +506,50 @@ function resolveRoutesAndServices(
     routes.push(route);
     if (!services.has(route.service)) services.set(route.service, resolveService(route.service, {}, issues));
   });
+  checkStrategyEndpoints(routes, services, input.services ?? {}, issues);
   return { routes: Object.freeze(routes), services };
+}
+
+/**
+ * Runs what only a strategy limits (ring points per endpoint for `ring-hash`, endpoints per
+ * table for `maglev`) on the static instances of each service, for every strategy a route
+ * uses it with: the balancer would refuse them when built, after the configuration was taken.
+ * (Registry instances are checked as they arrive: those refused are left out.)
+ */
+function checkStrategyEndpoints(
+  routes: readonly ResolvedRoute[],
+  services: ReadonlyMap<string, ResolvedService>,
+  written: Record<string, ServiceConfig>,
+  issues: RawIssue[],
+): void {
+  const done = new Set<string>();
+  for (const route of routes) {
+    const service = services.get(route.service);
+    if (service?.static === undefined || (route.strategy !== 'ring-hash' && route.strategy !== 'maglev')) continue;
+    const key = `${route.service}\u0000${route.strategy}`;
+    if (done.has(key)) continue;
+    done.add(key);
+    const s = written[route.service] ?? {};
+    const endpoints = service.static;
+    const base = ['services', route.service, 'static'];
+    const before = issues.length;
+    checkWith(issues, base, (field) => {
+      const resolved: readonly Endpoint[] = resolveEndpoints(field, endpoints);
+      let ringHash: ResolvedRingHashOptions;
+      let maglev: ResolvedMaglevStrategyOptions;
+      try {
+        ringHash = resolveRingHashOptions(s.ringHash ?? {});
+        maglev = resolveMaglevStrategyOptions(s.maglev ?? {});
+      } catch {
+        return; // already reported at services.<name>.ringHash / .maglev
+      }
+      if (route.strategy === 'ring-hash') checkRingEndpoints(field, resolved, ringHash);
+      else checkMaglevEndpoints(field, resolved, maglev);
+    });
+    for (const issue of issues.slice(before)) {
+      issue.message += ` (route '${route.name}' uses it with ${route.strategy})`;
+    }
+  }
 }
 
 function resolveHashKey(h: HashKeyConfig): ResolvedHashKey {
@@ -618,6 +669,20 @@ function resolveService(name: string, s: ServiceConfig, issues: RawIssue[]): Res
     s.static.forEach((entry, i) => {
       const e = typeof entry === 'string' ? { address: entry } : entry;
       const address = e.address.endsWith('/') ? e.address.slice(0, -1) : e.address;
+      // The schema's pattern lets through what is no URL (`http://h:port`): the proxy would
+      // fail on it at the first request.
+      let url: URL | undefined;
+      try {
+        url = new URL(address);
+      } catch {
+        url = undefined;
+      }
+      if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+        issues.push({
+          segments: typeof entry === 'string' ? [...base, 'static', i] : [...base, 'static', i, 'address'],
+          message: `is not a valid URL of an upstream (http:// or https://), got ${describe(e.address)}`,
+        });
+      }
       const id = e.id ?? address;
       const other = ids.get(id);
       if (other !== undefined) {

@@ -2,10 +2,13 @@
  * Reads a gateway configuration file (YAML, or JSON, which is YAML too) and resolves it,
  * with every error naming the field and its line and column in the file.
  */
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { ConfigError, type ConfigIssue } from './ConfigError.js';
 import { type Locate, type ResolvedGatewayConfig, resolveGatewayConfig } from './GatewayConfig.js';
+
+/** Alias uses (`*name`, counted as the yaml library expands them) a document may have. */
+const MAX_ALIAS_COUNT = 100;
 
 /** Largest configuration file read: 16 MiB. */
 export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
@@ -24,7 +27,18 @@ export function parseGatewayConfig(text: string, source?: string): ResolvedGatew
     });
     throw new ConfigError(issues, source);
   }
-  const value: unknown = doc.toJS({ maxAliasCount: 100 });
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    // The yaml library throws a ReferenceError past maxAliasCount (and may throw on other
+    // documents it cannot turn into values); it knows no position, so line 1.
+    const reason =
+      err instanceof ReferenceError
+        ? `uses aliases (*name) too often (the limit is ${MAX_ALIAS_COUNT} uses, counted as expanded)`
+        : (err as Error).message;
+    throw new ConfigError([{ field: '', message: `cannot be read: ${reason}`, line: 1, column: 1 }], source);
+  }
   if (value !== null && value !== undefined && (typeof value !== 'object' || Array.isArray(value))) {
     throw new ConfigError(
       [{ field: '', message: 'must be a mapping (routes:, services:, ...)', line: 1, column: 1 }],
@@ -67,15 +81,38 @@ export function parseGatewayConfig(text: string, source?: string): ResolvedGatew
 export async function loadGatewayConfig(path: string): Promise<ResolvedGatewayConfig> {
   let text: string;
   try {
-    const bytes = await readFile(path);
-    if (bytes.byteLength > MAX_CONFIG_BYTES) {
-      throw new ConfigError([{ field: '', message: `is larger than ${MAX_CONFIG_BYTES} bytes` }], path);
-    }
-    text = bytes.toString('utf8');
+    text = (await readAtMost(path, MAX_CONFIG_BYTES)).toString('utf8');
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (err as Error).message;
     throw new ConfigError([{ field: '', message: `cannot be read: ${reason}` }], path);
   }
   return parseGatewayConfig(text, path);
+}
+
+/**
+ * Reads the file at `path`, refusing it past `max` bytes: by its size first, then by what is
+ * read (at most `max` + 1 bytes; a pipe or a device has no size, a file may grow).
+ * @throws {ConfigError} when it is larger than `max`.
+ */
+async function readAtMost(path: string, max: number): Promise<Buffer> {
+  const tooLarge = (): ConfigError => new ConfigError([{ field: '', message: `is larger than ${max} bytes` }], path);
+  const file = await open(path, 'r');
+  try {
+    const stat = await file.stat();
+    if (stat.isFile() && stat.size > max) throw tooLarge();
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(Math.min(64 * 1024, max + 1 - total));
+      const { bytesRead } = await file.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
+      total += bytesRead;
+      if (total > max) throw tooLarge();
+    }
+    return Buffer.concat(chunks, total);
+  } finally {
+    await file.close();
+  }
 }

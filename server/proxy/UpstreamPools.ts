@@ -1,7 +1,7 @@
 /**
- * One keep-alive {@link Http1Pool} per upstream origin, shared by every route and service that
- * sends to it, created on first use and closed gracefully (in-flight requests finish) when no
- * endpoint uses the origin any more.
+ * One keep-alive {@link Http1Pool} per upstream origin and pool settings, shared by every
+ * route and service that sends to it with those settings, created on first use and closed
+ * gracefully (in-flight requests finish) when no endpoint uses it any more.
  */
 import { Http1Pool } from './Http1Pool.js';
 
@@ -14,7 +14,7 @@ export interface UpstreamTarget {
   readonly origin: string;
 }
 
-/** Pool settings for new origins. */
+/** Pool settings (a service's `connections` and `connectTimeoutMs`). */
 export interface PoolSettings {
   /** Keep-alive connections per origin. */
   readonly connections: number;
@@ -22,48 +22,72 @@ export interface PoolSettings {
   readonly connectTimeoutMs: number;
 }
 
-/** The pools of a gateway. */
+/** An endpoint address and the pool settings of the service it belongs to. */
+export interface PoolUse {
+  readonly address: string;
+  readonly settings: PoolSettings;
+}
+
+function settingsKey(settings: PoolSettings): string {
+  return `${settings.connections}/${settings.connectTimeoutMs}`;
+}
+
+/**
+ * The pools of a gateway: one per origin and pool settings, so that services sending to the
+ * same origin with the same settings share connections, and a live change of a service's
+ * `connections` or `connectTimeoutMs` takes a pool made with them (the old one is closed
+ * gracefully by {@link UpstreamPools.retain} once no service uses it).
+ */
 export class UpstreamPools {
+  /** Targets by `<settings> <address>`. */
   readonly #byAddress = new Map<string, UpstreamTarget>();
+  /** Pools by `<settings> <origin>`. */
   readonly #pools = new Map<string, Http1Pool>();
   #closed = false;
 
   /** The target for an endpoint address; its pool is created with `settings` on first use. */
   target(address: string, settings: PoolSettings): UpstreamTarget {
-    const hit = this.#byAddress.get(address);
+    const sk = settingsKey(settings);
+    const key = `${sk} ${address}`;
+    const hit = this.#byAddress.get(key);
     if (hit !== undefined) return hit;
     const url = new URL(address);
     const origin = url.origin;
-    let pool = this.#pools.get(origin);
+    const poolKey = `${sk} ${origin}`;
+    let pool = this.#pools.get(poolKey);
     if (pool === undefined) {
       pool = new Http1Pool(origin, {
         connections: settings.connections,
         connectTimeoutMs: settings.connectTimeoutMs,
       });
-      this.#pools.set(origin, pool);
+      this.#pools.set(poolKey, pool);
     }
     const basePath = url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '');
     const target: UpstreamTarget = Object.freeze({ pool, basePath, origin });
-    this.#byAddress.set(address, target);
+    this.#byAddress.set(key, target);
     return target;
   }
 
-  /** Closes the pools of origins no address in `inUse` points to (in-flight requests finish first). */
-  retain(inUse: Iterable<string>): void {
-    const origins = new Set<string>();
+  /**
+   * Closes the pools no use in `inUse` points to (an origin no endpoint has any more, or
+   * settings no service has any more); in-flight requests finish first.
+   */
+  retain(inUse: Iterable<PoolUse>): void {
+    const pools = new Set<string>();
     const addresses = new Set<string>();
-    for (const address of inUse) {
-      addresses.add(address);
+    for (const { address, settings } of inUse) {
+      const sk = settingsKey(settings);
+      addresses.add(`${sk} ${address}`);
       try {
-        origins.add(new URL(address).origin);
+        pools.add(`${sk} ${new URL(address).origin}`);
       } catch {
         // not a URL: it never got a pool
       }
     }
-    for (const address of this.#byAddress.keys()) if (!addresses.has(address)) this.#byAddress.delete(address);
-    for (const [origin, pool] of this.#pools) {
-      if (origins.has(origin)) continue;
-      this.#pools.delete(origin);
+    for (const key of this.#byAddress.keys()) if (!addresses.has(key)) this.#byAddress.delete(key);
+    for (const [key, pool] of this.#pools) {
+      if (pools.has(key)) continue;
+      this.#pools.delete(key);
       pool.close().catch(() => {});
     }
   }

@@ -11,9 +11,12 @@
 
 import type { Balancer } from '../../src/balancer/Balancer.js';
 import { createBalancer } from '../../src/balancer/createBalancer.js';
-import { type EndpointInput, resolveEndpoint } from '../../src/balancer/Endpoint.js';
+import { type Endpoint, type EndpointInput, resolveEndpoint, resolveEndpoints } from '../../src/balancer/Endpoint.js';
+import { checkMaglevEndpoints, resolveMaglevStrategyOptions } from '../../src/balancer/strategies/Maglev.js';
+import { checkRingEndpoints, resolveRingHashOptions } from '../../src/balancer/strategies/RingHash.js';
+import { InvalidOptionError } from '../../src/errors.js';
 import type { ResolvedRoute, ResolvedService, RouteStrategy } from '../config/GatewayConfig.js';
-import type { UpstreamPools } from '../proxy/UpstreamPools.js';
+import type { PoolUse, UpstreamPools } from '../proxy/UpstreamPools.js';
 
 /** An instance as a registry reports it (the fields the gateway uses). */
 export interface SourceInstance {
@@ -93,6 +96,31 @@ function toEndpoints(service: string, instances: readonly SourceInstance[], even
   return out;
 }
 
+/**
+ * Checks that the proxy can send to `address`: an http(s) URL.
+ * @throws {InvalidOptionError} naming `field`.
+ */
+function checkAddress(field: string, address: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(address);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new InvalidOptionError(field, address, 'must be an http:// or https:// URL');
+  }
+}
+
+/**
+ * Runs what only the strategy limits (ring points per endpoint, endpoints per maglev table).
+ * @throws {InvalidOptionError} naming the endpoint field.
+ */
+function checkStrategy(strategy: RouteStrategy, c: ResolvedService, endpoints: readonly Endpoint[]): void {
+  if (strategy === 'ring-hash') checkRingEndpoints('endpoints', endpoints, resolveRingHashOptions(c.ringHash));
+  else if (strategy === 'maglev') checkMaglevEndpoints('endpoints', endpoints, resolveMaglevStrategyOptions(c.maglev));
+}
+
 /** Services, their instances and their balancers. */
 export class Upstreams {
   readonly #services = new Map<string, ServiceEntry>();
@@ -109,48 +137,108 @@ export class Upstreams {
 
   /**
    * Makes the services and balancers match a configuration: new services start (and their
-   * registry watches), changed ones rebuild their balancers, unused ones stop. Returns each
-   * route's balancer, in route order.
+   * registry watches), changed ones rebuild their balancers, services no route names any more
+   * stop. Returns each route's balancer, in route order.
+   *
+   * Two phases: every balancer the configuration needs is built (or checked, for the ones kept)
+   * first; only when all of them are ready does anything running change. So a configuration
+   * whose balancers cannot be built throws, and the running services, balancers and watches
+   * stay exactly as they were.
+   * @throws {InvalidOptionError} when a balancer refuses the settings or the static instances.
    */
   apply(services: ReadonlyMap<string, ResolvedService>, routes: readonly ResolvedRoute[]): Balancer[] {
+    // Phase 1: plan and build, touching nothing that runs.
+    const named = new Set(routes.map((r) => r.service));
+    const plan = new Map<string, { entry: ServiceEntry; fresh: boolean; endpointsChanged: boolean }>();
+    for (const name of named) {
+      const config = services.get(name);
+      if (config === undefined) throw new Error(`route service '${name}' has no settings`);
+      const existing = this.#services.get(name);
+      const keep =
+        existing !== undefined &&
+        fingerprint(config) === existing.fingerprint &&
+        (config.static === undefined) === (existing.config.static === undefined);
+      if (keep) {
+        const endpointsChanged =
+          config.static !== undefined && JSON.stringify(config.static) !== JSON.stringify(existing.endpoints);
+        plan.set(name, { entry: existing, fresh: false, endpointsChanged });
+      } else {
+        const entry: ServiceEntry = {
+          config,
+          fingerprint: fingerprint(config),
+          endpoints: config.static ?? [],
+          balancers: new Map(),
+          watch: undefined,
+        };
+        plan.set(name, { entry, fresh: true, endpointsChanged: false });
+      }
+    }
+    // Static addresses the proxy could not send to (a configuration that skipped the checks of
+    // resolveGatewayConfig): refused here rather than failing requests later.
+    for (const [name, { fresh, endpointsChanged }] of plan) {
+      const list = (fresh || endpointsChanged ? services.get(name)?.static : undefined) ?? [];
+      for (const [i, e] of list.entries()) checkAddress(`services.${name}.static[${i}].address`, e.address);
+    }
+    const built: { entry: ServiceEntry; strategy: RouteStrategy; balancer: Balancer }[] = [];
+    const out: Balancer[] = [];
+    try {
+      for (const r of routes) {
+        const { entry, fresh, endpointsChanged } = plan.get(r.service) as {
+          entry: ServiceEntry;
+          fresh: boolean;
+          endpointsChanged: boolean;
+        };
+        const config = services.get(r.service) as ResolvedService;
+        const kept = fresh ? undefined : entry.balancers.get(r.strategy);
+        if (kept !== undefined) {
+          // Its new static instances must pass its strategy's check before anything changes.
+          if (endpointsChanged) checkStrategy(r.strategy, config, resolveEndpoints('endpoints', config.static ?? []));
+          out.push(kept);
+          continue;
+        }
+        const pending = built.find((x) => x.entry === entry && x.strategy === r.strategy);
+        if (pending !== undefined) {
+          out.push(pending.balancer);
+          continue;
+        }
+        const endpoints =
+          config.static !== undefined
+            ? config.static
+            : this.#fit(r.service, r.strategy, config, entry.endpoints, new Set());
+        const balancer = this.#create(config, r.strategy, endpoints);
+        built.push({ entry, strategy: r.strategy, balancer });
+        out.push(balancer);
+      }
+    } catch (err) {
+      for (const b of built) b.balancer.close();
+      throw err;
+    }
+
+    // Phase 2: swap. Nothing below throws on a configuration.
     for (const [name, entry] of this.#services) {
-      const next = services.get(name);
-      if (
-        next === undefined ||
-        fingerprint(next) !== entry.fingerprint ||
-        (next.static === undefined) !== (entry.config.static === undefined)
-      ) {
+      if (plan.get(name)?.entry !== entry) {
         this.#stop(entry);
         this.#services.delete(name);
       }
     }
-    for (const [name, config] of services) {
-      const existing = this.#services.get(name);
-      if (existing !== undefined) {
-        existing.config = config;
-        if (config.static !== undefined && JSON.stringify(config.static) !== JSON.stringify(existing.endpoints)) {
-          this.#setEndpoints(existing, config.static);
+    for (const [name, { entry, fresh, endpointsChanged }] of plan) {
+      const config = services.get(name) as ResolvedService;
+      if (!fresh) {
+        entry.config = config;
+        if (endpointsChanged) {
+          entry.endpoints = config.static ?? [];
+          for (const [strategy, b] of entry.balancers) {
+            if (out.includes(b)) b.update(entry.endpoints);
+            else {
+              b.close();
+              entry.balancers.delete(strategy);
+            }
+          }
         }
-        continue;
       }
-      const entry: ServiceEntry = {
-        config,
-        fingerprint: fingerprint(config),
-        endpoints: config.static ?? [],
-        balancers: new Map(),
-        watch: undefined,
-      };
       this.#services.set(name, entry);
-      if (config.static === undefined && this.#source !== undefined) {
-        entry.watch = this.#source.watch(name, (instances) => {
-          if (this.#services.get(name) !== entry) return;
-          const endpoints = toEndpoints(name, instances, this.#events);
-          this.#events.instances?.(name, endpoints.length);
-          this.#setEndpoints(entry, endpoints);
-        });
-      }
     }
-    const out = routes.map((r) => this.#balancer(this.#services.get(r.service) as ServiceEntry, r.strategy));
+    for (const { entry, strategy, balancer } of built) entry.balancers.set(strategy, balancer);
     // Balancers no route uses any more are closed (their health checks stop).
     const used = new Set(out);
     for (const entry of this.#services.values()) {
@@ -160,6 +248,16 @@ export class Upstreams {
           entry.balancers.delete(strategy);
         }
       }
+    }
+    // Registry watches of new services start last: their first delivery finds the balancers.
+    for (const [name, { entry, fresh }] of plan) {
+      if (!fresh || entry.config.static !== undefined || this.#source === undefined) continue;
+      entry.watch = this.#source.watch(name, (instances) => {
+        if (this.#services.get(name) !== entry) return;
+        const endpoints = toEndpoints(name, instances, this.#events);
+        this.#events.instances?.(name, endpoints.length);
+        this.#setEndpoints(entry, endpoints);
+      });
     }
     this.#retainPools();
     return out;
@@ -197,13 +295,11 @@ export class Upstreams {
     return [...this.#services.keys()];
   }
 
-  #balancer(entry: ServiceEntry, strategy: RouteStrategy): Balancer {
-    const hit = entry.balancers.get(strategy);
-    if (hit !== undefined) return hit;
-    const c = entry.config;
+  /** A balancer of `strategy` for the service, its events wired to the gateway's. */
+  #create(c: ResolvedService, strategy: RouteStrategy, endpoints: readonly EndpointInput[]): Balancer {
     const b = createBalancer({
       strategy,
-      endpoints: entry.endpoints,
+      endpoints,
       outlierDetection: c.outlierDetection,
       ...(c.healthCheck === undefined ? {} : { healthCheck: c.healthCheck }),
       circuitBreaker: c.circuitBreaker,
@@ -217,20 +313,67 @@ export class Upstreams {
     b.on('restored', (e) => this.#events.restored?.(service, e.endpoint.id));
     b.on('healthy', (e) => this.#events.healthChanged?.(service, e.endpoint.id, true, 'passed health checks'));
     b.on('unhealthy', (e) => this.#events.healthChanged?.(service, e.endpoint.id, false, e.reason));
-    entry.balancers.set(strategy, b);
     return b;
   }
 
+  /**
+   * The registry instances `strategy` takes: those it refuses (more ring points than an
+   * endpoint may have, more endpoints than the maglev table) are left out and reported once
+   * per delivery (`reported` holds the ids already reported).
+   */
+  #fit(
+    service: string,
+    strategy: RouteStrategy,
+    c: ResolvedService,
+    endpoints: readonly EndpointInput[],
+    reported: Set<string>,
+  ): readonly EndpointInput[] {
+    if (strategy !== 'ring-hash' && strategy !== 'maglev') return endpoints;
+    const ringHash = resolveRingHashOptions(c.ringHash);
+    const tableSize = resolveMaglevStrategyOptions(c.maglev).tableSize;
+    const kept: EndpointInput[] = [];
+    for (const input of endpoints) {
+      let reason: string | undefined;
+      if (strategy === 'maglev') {
+        if (kept.length >= tableSize) reason = `the maglev table (maglev.tableSize ${tableSize}) is full`;
+      } else {
+        try {
+          checkRingEndpoints('weight', [resolveEndpoint('endpoint', input)], ringHash);
+        } catch (err) {
+          reason = (err as Error).message.replace(/^weight\[0\]\.weight /, 'weight ');
+        }
+      }
+      if (reason === undefined) {
+        kept.push(input);
+      } else if (!reported.has(input.id)) {
+        reported.add(input.id);
+        this.#events.invalidInstance?.(service, input.id, `refused by ${strategy}: ${reason}`);
+      }
+    }
+    return kept;
+  }
+
+  /**
+   * Registry instances changed: every balancer of the service takes the ones its strategy
+   * accepts (the others are reported and left out; the old set never stays in place).
+   */
   #setEndpoints(entry: ServiceEntry, endpoints: readonly EndpointInput[]): void {
     entry.endpoints = endpoints;
-    for (const b of entry.balancers.values()) b.update(endpoints);
+    const reported = new Set<string>();
+    for (const [strategy, b] of entry.balancers) {
+      b.update(this.#fit(entry.config.name, strategy, entry.config, endpoints, reported));
+    }
     this.#retainPools();
   }
 
   #retainPools(): void {
     if (this.#closed) return;
-    const inUse: string[] = [];
-    for (const entry of this.#services.values()) for (const e of entry.endpoints) inUse.push(e.address);
+    const inUse: PoolUse[] = [];
+    for (const entry of this.#services.values()) {
+      const { connections, connectTimeoutMs } = entry.config;
+      const settings = { connections, connectTimeoutMs };
+      for (const e of entry.endpoints) inUse.push({ address: e.address, settings });
+    }
     this.#pools.retain(inUse);
   }
 

@@ -1,8 +1,12 @@
 // Live configuration: `gateway.apply(config)` swaps routes and services for new requests at
 // once, while requests in flight finish on the route they matched.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveGatewayConfig } from '../../server/config/GatewayConfig.js';
-import { echo, startGateway, startUpstream, type TestGateway, type Upstream } from './helpers.js';
+import {
+  type ResolvedGatewayConfig,
+  type ResolvedService,
+  resolveGatewayConfig,
+} from '../../server/config/GatewayConfig.js';
+import { echo, startGateway, startUpstream, type TestGateway, type Upstream, until } from './helpers.js';
 
 let a: Upstream;
 let slow: Upstream;
@@ -65,5 +69,74 @@ describe('gateway.apply', () => {
     expect(await inFlight).toEqual([200, 'slow done']);
     // The service that left has its balancer closed.
     expect(gw.gateway.upstreams.serviceNames).toEqual(['a']);
+  });
+
+  it('an apply whose balancers cannot be built throws and leaves the running routes and balancers as they were', async () => {
+    const running = gw.gateway.routes;
+    const balancer = gw.gateway.upstreams.balancers('a').get('round-robin');
+    expect((await fetch(`${gw.url}/new/x`)).status).toBe(200);
+    // Resolved, then made invalid by hand: the configuration checks would refuse it.
+    const ok = resolveGatewayConfig({
+      routes: [
+        { name: 'new', match: { prefix: '/new' }, service: 'a' },
+        { name: 'h', match: { prefix: '/h' }, service: 'h', strategy: 'ring-hash' },
+      ],
+      services: { a: { static: [a.url], connections: 4 }, h: { static: [a.url] } },
+    });
+    const h = ok.services.get('h') as ResolvedService;
+    const bad: ResolvedGatewayConfig = {
+      ...ok,
+      services: new Map([...ok.services, ['h', { ...h, static: [{ id: 'x', address: a.url, weight: 100_000 }] }]]),
+    };
+    expect(() => gw.gateway.apply(bad)).toThrow(/ring points/);
+    expect(gw.gateway.routes.routes).toBe(running.routes);
+    expect(gw.gateway.routes.appliedAt).toBe(running.appliedAt);
+    expect(gw.gateway.upstreams.serviceNames).toEqual(['a']);
+    expect(gw.gateway.upstreams.service('a')?.connections).toBe(128);
+    expect(gw.gateway.upstreams.balancers('a').get('round-robin')).toBe(balancer);
+    expect(balancer?.closed).toBe(false);
+    expect((await fetch(`${gw.url}/new/x`)).status).toBe(200);
+  });
+
+  it('a live change of connections reaches the pool: a new one with the new settings, the old one drained', async () => {
+    const held: (() => void)[] = [];
+    const up = await startUpstream((_req, res) => {
+      held.push(() => res.end('ok'));
+    });
+    const g = await startGateway({
+      routes: [{ match: { prefix: '/' }, service: 's', retries: { attempts: 0 } }],
+      services: { s: { static: [up.url], connections: 1 } },
+    });
+    const get = (path: string): Promise<number> =>
+      fetch(`${g.url}${path}`).then(
+        (r) => r.status,
+        () => 0,
+      );
+    try {
+      // One connection: the second request waits for the first.
+      const first = [get('/1'), get('/2')];
+      await until(() => held.length === 1, 5_000, 'the first request');
+      await new Promise((r) => setTimeout(r, 200));
+      expect(held.length).toBe(1);
+      g.gateway.apply(
+        resolveGatewayConfig({
+          routes: [{ match: { prefix: '/' }, service: 's', retries: { attempts: 0 } }],
+          services: { s: { static: [up.url], connections: 3 } },
+        }),
+      );
+      // Three connections now: three requests reach the upstream at once (the queued one
+      // finishes on the old pool once the first is answered).
+      const second = [get('/3'), get('/4'), get('/5')];
+      await until(() => held.length === 4, 5_000, 'three requests at once on the new pool');
+      for (const release of held.splice(0)) release();
+      await until(() => held.length === 1, 5_000, 'the request queued on the old pool');
+      for (const release of held.splice(0)) release();
+      expect(await Promise.all([...first, ...second])).toEqual([200, 200, 200, 200, 200]);
+      expect(g.gateway.pools.size).toBe(1);
+    } finally {
+      for (const release of held.splice(0)) release();
+      await g.close();
+      await up.close();
+    }
   });
 });

@@ -1,10 +1,13 @@
 // The CLI: help, version, check, a gateway process that drains in-flight requests on
 // SIGTERM and exits 0, and a start-up cancelled by a signal that leaves no port open.
+import { spawn } from 'node:child_process';
 import { request } from 'node:http';
-import { type AddressInfo, connect } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { type AddressInfo, connect, createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
 import { COMMANDS, FLAGS, helpText, main, version } from '../../server/cli.js';
 import type { Gateway } from '../../server/gateway.js';
+import { haveRedisServerBinary, type RedisServer, startRedisServer } from '../helpers/redis.js';
 import { configFile, createTestGateway, NO_UPSTREAM, spawnGateway, startUpstream } from './helpers.js';
 
 function io() {
@@ -150,3 +153,150 @@ describe('a start cancelled by close() (a signal while the gateway starts)', () 
     });
   }
 });
+
+const CLI = fileURLToPath(new URL('../../server/cli.ts', import.meta.url));
+
+/** Runs the CLI in a child process to its exit (killed after `ms`: a hang is `code: null`). */
+function runCli(args: string[], ms = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const proc = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+      env: { ...process.env, REDIS_URL: '', RINGWAY_ADMIN_TOKEN: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    proc.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    let hung = false;
+    const timer = setTimeout(() => {
+      hung = true;
+      proc.kill('SIGKILL');
+    }, ms);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code: hung ? null : code, stdout, stderr });
+    });
+  });
+}
+
+/** A TCP port held open by this process until the test file ends. */
+async function portInUse(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cliCleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return (server.address() as AddressInfo).port;
+}
+
+const cliCleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const c of cliCleanups.reverse()) await c();
+});
+
+describe('CLI flags and start-up failures', () => {
+  it('an empty --host or --admin-host is a usage error (exit 2), not "all interfaces"', async () => {
+    const file = configFile(NO_UPSTREAM);
+    for (const argv of [
+      ['gateway', '-c', file, '--host='],
+      ['gateway', '-c', file, '--admin-host='],
+      ['gateway', '-c', file, '--admin-host', ''],
+    ]) {
+      const { err, io: cliIo } = io();
+      const result = await main([...argv, '--port', '0', '--admin-port', '0', '--log-level', 'silent'], cliIo);
+      if (typeof result !== 'number') await result.close(); // started: the bug
+      expect(result, argv.join(' ')).toBe(2);
+      expect(err.join(''), argv.join(' ')).toMatch(/^ringway: --(admin-)?host must not be empty/);
+    }
+  });
+
+  it('a --host it cannot listen on exits 1 with the reason on stderr, even with --log-level silent', async () => {
+    const file = configFile(NO_UPSTREAM);
+    const r = await runCli([
+      'gateway',
+      '-c',
+      file,
+      '--host=not..valid',
+      '--port',
+      '0',
+      '--admin-port',
+      '0',
+      '--log-level',
+      'silent',
+    ]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/^ringway: cannot listen: .*not\.\.valid/m);
+  }, 30_000);
+
+  it('a --redis URL whose path is not a db number is a usage error (exit 2)', async () => {
+    const file = configFile(NO_UPSTREAM);
+    for (const url of ['redis://127.0.0.1:1/notadb', 'redis://127.0.0.1:1/1x', 'redis://127.0.0.1:1/-1']) {
+      const { err, io: cliIo } = io();
+      const result = await main(
+        ['gateway', '-c', file, '--redis', url, '--port', '0', '--admin-port', '0'],
+        cliIo,
+      ).catch((e: unknown) => e);
+      if (typeof result === 'object' && result !== null && 'close' in result) await (result as Gateway).close();
+      expect(result, url).toBe(2);
+      expect(err.join(''), url).toMatch(/^ringway: --redis: .*db number/);
+    }
+  });
+
+  describe.skipIf(!haveRedisServerBinary())('with a Redis of its own', () => {
+    let redis: RedisServer;
+    it('starts one', async () => {
+      redis = await startRedisServer({ args: ['--databases', '16'] });
+      cliCleanups.push(() => redis.stop());
+    }, 20_000);
+
+    it('a db the server does not have, or a server that does not answer, exits 1 with a message', async () => {
+      const file = configFile(NO_UPSTREAM);
+      const noDb = await runCli([
+        'gateway',
+        '-c',
+        file,
+        '--redis',
+        `${redis.url}/99`,
+        '--port',
+        '0',
+        '--admin-port',
+        '0',
+      ]);
+      expect(noDb.code, noDb.stderr).toBe(1);
+      expect(noDb.stderr).toMatch(/^ringway: --redis: .*(DB index|db 99)/m);
+      const away = await runCli([
+        'gateway',
+        '-c',
+        file,
+        '--redis',
+        `redis://127.0.0.1:${await closedTcpPort()}`,
+        '--port',
+        '0',
+        '--admin-port',
+        '0',
+      ]);
+      expect(away.code, away.stderr).toBe(1);
+      expect(away.stderr).toMatch(/^ringway: --redis: /m);
+    }, 60_000);
+
+    it('a gateway that cannot be created exits 1 with the reason and closes the store (no hang)', async () => {
+      const busy = await portInUse();
+      const file = configFile({ ...NO_UPSTREAM, demo: { service: 'demo', instances: 1, basePort: busy } });
+      const r = await runCli(['gateway', '-c', file, '--redis', redis.url, '--port', '0', '--admin-port', '0']);
+      expect(r.code, `${r.stdout}${r.stderr}`).toBe(1);
+      expect(r.stderr).toMatch(/^ringway: .*EADDRINUSE/m);
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+    }, 30_000);
+  });
+});
+
+/** A port nothing listens on. */
+async function closedTcpPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}

@@ -91,6 +91,65 @@ describe('resolveLiveRoutes', () => {
     );
     expect(() => resolveLiveRoutes(undefined, base)).toThrow(ConfigError);
   });
+
+  it("runs the strategy's own endpoint checks on static services: ring points, maglev table size", () => {
+    const base = resolveGatewayConfig({ routes: [] });
+    const doc = {
+      routes: [
+        { name: 'a', match: { prefix: '/a' }, service: 'a' },
+        { name: 'h', match: { prefix: '/h' }, service: 'h', strategy: 'ring-hash' },
+        { name: 'm', match: { prefix: '/m' }, service: 'm', strategy: 'maglev' },
+      ],
+      services: {
+        a: { static: ['http://127.0.0.1:1'], connections: 4 },
+        h: { static: [{ address: 'http://127.0.0.1:2', weight: 100_000 }] },
+        m: { static: ['http://127.0.0.1:3', 'http://127.0.0.1:4', 'http://127.0.0.1:5'], maglev: { tableSize: 2 } },
+      },
+    };
+    for (const resolve of [() => resolveLiveRoutes(doc, base), () => resolveGatewayConfig(doc)]) {
+      let error: ConfigError | undefined;
+      try {
+        resolve();
+      } catch (err) {
+        error = err as ConfigError;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect(error?.issues.map((i) => i.field)).toEqual(['services.h.static[0].weight', 'services.m.static']);
+      expect(error?.issues[0]?.message).toMatch(/ring points.*route 'h'.*ring-hash/);
+      expect(error?.issues[1]?.message).toMatch(/maglev\.tableSize \(2\).*route 'm'/);
+    }
+    // The same weight is fine for a strategy without ring points.
+    expect(() =>
+      resolveGatewayConfig({
+        routes: [{ match: { prefix: '/h' }, service: 'h' }],
+        services: { h: { static: [{ address: 'http://127.0.0.1:2', weight: 100_000 }] } },
+      }),
+    ).not.toThrow();
+  });
+
+  it('refuses a static address that fits the pattern but is not a URL, naming the entry', () => {
+    const doc = {
+      routes: [{ match: { prefix: '/a' }, service: 'a' }],
+      services: {
+        a: { static: ['http://127.0.0.1:1', 'http://h:port', { address: 'http://h:99999/x' }, 'http://[::1'] },
+      },
+    };
+    for (const resolve of [() => resolveLiveRoutes(doc, resolveGatewayConfig({})), () => resolveGatewayConfig(doc)]) {
+      let error: ConfigError | undefined;
+      try {
+        resolve();
+      } catch (err) {
+        error = err as ConfigError;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect(error?.issues.map((i) => i.field)).toEqual([
+        'services.a.static[1]',
+        'services.a.static[2].address',
+        'services.a.static[3]',
+      ]);
+      expect(error?.issues[0]?.message).toMatch(/is not a valid URL/);
+    }
+  });
 });
 
 describe('live routes through the admin API', () => {
@@ -239,6 +298,23 @@ describe('live routes through the admin API', () => {
     } finally {
       await other.close();
     }
+  });
+
+  it('a version the balancers would refuse is refused up front (400 naming the field); the routes stay', async () => {
+    const before = json(await getRoutes(f.admin));
+    const r = await putRoutes(f.admin, {
+      routes: [
+        { name: 'api', match: { prefix: '/api' }, service: 'a' },
+        { name: 'h', match: { prefix: '/h' }, service: 'h', strategy: 'ring-hash' },
+      ],
+      services: { a: { static: [a.url], connections: 4 }, h: { static: [{ address: b.url, weight: 100_000 }] } },
+    });
+    expect(r.status, r.body).toBe(400);
+    expect(errorOf(r).field).toContain('body.services.h.static[0].weight');
+    const after = json(await getRoutes(f.admin));
+    expect(after.version).toBe(before.version);
+    expect(after.rejected).toBeUndefined();
+    expect(await upstreamOf(f.gw.port, '/api/x')).toBe('a');
   });
 
   it('DELETE /v1/routes brings back the routes of the file', async () => {

@@ -61,3 +61,54 @@ describe('registry-driven routing', () => {
     await regA.deregister();
   });
 });
+
+describe('registry instances a strategy refuses', () => {
+  it('are left out, not kept in the old set: a deregistered instance stops getting traffic', async () => {
+    const s = memoryStore();
+    const reg = new ServiceRegistry({ store: s, sweepIntervalMs: 100 });
+    const g = await startGateway(
+      {
+        routes: [
+          {
+            match: { prefix: '/' },
+            service: 'r',
+            strategy: 'ring-hash',
+            hashKey: 'path',
+            retries: { attempts: 0 },
+          },
+        ],
+      },
+      { store: s, registry: new ServiceRegistry({ store: s, sweepIntervalMs: 100 }) },
+    );
+    const seen = async (): Promise<string> => {
+      const res = await fetch(`${g.url}/x`);
+      return res.status === 200 ? ((await res.json()) as { name: string }).name : String(res.status);
+    };
+    const c = await startUpstream(echo('c'));
+    try {
+      const regA = await reg.register({ service: 'r', id: 'a', address: a.url });
+      await until(async () => (await seen()) === 'a', 10_000, 'a in rotation');
+      // 10000 x 160 ring points is more than an endpoint may have: ring-hash refuses b.
+      const regB = await reg.register({ service: 'r', id: 'b', address: b.url, weight: 10_000 });
+      const regC = await reg.register({ service: 'r', id: 'c', address: c.url });
+      const ids = (): string[] | undefined =>
+        g.gateway.upstreams
+          .balancers('r')
+          .get('ring-hash')
+          ?.endpoints.map((e) => e.id)
+          .sort();
+      await until(() => ids()?.join() === 'a,c', 10_000, 'c in the set, b left out');
+      await regA.deregister();
+      await until(async () => (await seen()) === 'c', 10_000, 'traffic to leave a for c');
+      expect(ids()).toEqual(['c']);
+      await regB.deregister();
+      await regC.deregister();
+    } finally {
+      await g.close();
+      await g.gateway.registry.close();
+      await reg.close();
+      await c.close();
+      await s.close();
+    }
+  });
+});

@@ -1,10 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createWriteStream, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../server/config/ConfigError.js';
 import { DEFAULT_GATEWAY_CONFIG, resolveGatewayConfig } from '../../../server/config/GatewayConfig.js';
-import { loadGatewayConfig, parseGatewayConfig } from '../../../server/config/loadConfig.js';
+import { loadGatewayConfig, MAX_CONFIG_BYTES, parseGatewayConfig } from '../../../server/config/loadConfig.js';
 
 const GOOD = `
 routes:
@@ -162,6 +163,28 @@ describe('gateway configuration', () => {
     }
   });
 
+  it('refuses a document with too many alias uses as a ConfigError naming the source, at line 1', () => {
+    const flat = `x: &a 1\nroutes: [${Array.from({ length: 101 }, () => '*a').join(', ')}]\n`;
+    const nested =
+      'a: &a [x, y]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n' +
+      'd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n';
+    for (const text of [flat, nested]) {
+      let error: unknown;
+      try {
+        parseGatewayConfig(text, 'g.yaml');
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      const issues = (error as ConfigError).issues;
+      expect(issues).toEqual([{ field: '', message: expect.stringMatching(/alias/), line: 1, column: 1 }]);
+      expect((error as ConfigError).message).toContain('g.yaml:1:1: ');
+    }
+    // 99 uses are fine.
+    const ok = `routes: [{ match: { prefix: &a / }, service: s }, ${Array.from({ length: 99 }, () => '{ match: { prefix: *a }, service: s }').join(', ')}]\n`;
+    expect(parseGatewayConfig(ok).routes).toHaveLength(100);
+  });
+
   it('loads files and names a missing one', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ringway-config-'));
     const file = join(dir, 'g.json');
@@ -172,6 +195,44 @@ describe('gateway configuration', () => {
     );
     rmSync(dir, { recursive: true, force: true });
   });
+
+  it('a file larger than the limit is refused after reading at most the limit + 1 byte', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ringway-config-'));
+    try {
+      // A regular file: refused by its size.
+      const big = join(dir, 'big.yaml');
+      writeFileSync(big, '');
+      truncateSync(big, MAX_CONFIG_BYTES + 1);
+      await expect(loadGatewayConfig(big)).rejects.toThrow(/big.yaml: is larger than 16777216 bytes/);
+      // A pipe has no size: what is read is bounded. The writer offers 4x the limit.
+      const fifo = join(dir, 'pipe.yaml');
+      execFileSync('mkfifo', [fifo]);
+      const offered = 4 * MAX_CONFIG_BYTES;
+      const writer = createWriteStream(fifo);
+      let accepted = 0;
+      const written = new Promise<void>((resolve) => {
+        const chunk = Buffer.alloc(1024 * 1024, 0x20);
+        const pump = (): void => {
+          while (accepted < offered) {
+            accepted += chunk.length;
+            if (!writer.write(chunk)) {
+              writer.once('drain', pump);
+              return;
+            }
+          }
+          writer.end(resolve);
+        };
+        writer.on('error', () => resolve()); // EPIPE: the reader stopped
+        writer.on('open', pump);
+      });
+      await expect(loadGatewayConfig(fifo)).rejects.toThrow(/pipe.yaml: is larger than 16777216 bytes/);
+      await written;
+      expect(accepted).toBeLessThan(2 * MAX_CONFIG_BYTES);
+      writer.destroy();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 
   it('the example configuration is valid', async () => {
     const c = await loadGatewayConfig(new URL('../../../examples/gateway.yaml', import.meta.url).pathname);
