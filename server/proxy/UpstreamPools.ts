@@ -39,21 +39,23 @@ function settingsKey(settings: PoolSettings): string {
  * gracefully by {@link UpstreamPools.retain} once no service uses it).
  */
 export class UpstreamPools {
-  /** Targets by `<settings> <address>`. */
-  readonly #byAddress = new Map<string, UpstreamTarget>();
+  /**
+   * Targets by settings object, then address: the per-request lookup is by identity and by an
+   * address string whose hash is cached, with no key string built per request.
+   */
+  readonly #byAddress = new Map<PoolSettings, Map<string, UpstreamTarget>>();
   /** Pools by `<settings> <origin>`. */
   readonly #pools = new Map<string, Http1Pool>();
   #closed = false;
 
   /** The target for an endpoint address; its pool is created with `settings` on first use. */
   target(address: string, settings: PoolSettings): UpstreamTarget {
-    const sk = settingsKey(settings);
-    const key = `${sk} ${address}`;
-    const hit = this.#byAddress.get(key);
+    let targets = this.#byAddress.get(settings);
+    const hit = targets?.get(address);
     if (hit !== undefined) return hit;
     const url = new URL(address);
     const origin = url.origin;
-    const poolKey = `${sk} ${origin}`;
+    const poolKey = `${settingsKey(settings)} ${origin}`;
     let pool = this.#pools.get(poolKey);
     if (pool === undefined) {
       pool = new Http1Pool(origin, {
@@ -64,7 +66,11 @@ export class UpstreamPools {
     }
     const basePath = url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '');
     const target: UpstreamTarget = Object.freeze({ pool, basePath, origin });
-    this.#byAddress.set(key, target);
+    if (targets === undefined) {
+      targets = new Map();
+      this.#byAddress.set(settings, targets);
+    }
+    targets.set(address, target);
     return target;
   }
 
@@ -74,17 +80,30 @@ export class UpstreamPools {
    */
   retain(inUse: Iterable<PoolUse>): void {
     const pools = new Set<string>();
-    const addresses = new Set<string>();
+    const addresses = new Map<PoolSettings, Set<string>>();
     for (const { address, settings } of inUse) {
-      const sk = settingsKey(settings);
-      addresses.add(`${sk} ${address}`);
+      let set = addresses.get(settings);
+      if (set === undefined) {
+        set = new Set();
+        addresses.set(settings, set);
+      }
+      set.add(address);
       try {
-        pools.add(`${sk} ${new URL(address).origin}`);
+        pools.add(`${settingsKey(settings)} ${new URL(address).origin}`);
       } catch {
         // not a URL: it never got a pool
       }
     }
-    for (const key of this.#byAddress.keys()) if (!addresses.has(key)) this.#byAddress.delete(key);
+    // The target cache: what is still in use stays (a use with an equal but new settings
+    // object simply misses once and finds its pool by its settings).
+    for (const [settings, targets] of this.#byAddress) {
+      const keep = addresses.get(settings);
+      if (keep === undefined) {
+        this.#byAddress.delete(settings);
+        continue;
+      }
+      for (const address of targets.keys()) if (!keep.has(address)) targets.delete(address);
+    }
     for (const [key, pool] of this.#pools) {
       if (pools.has(key)) continue;
       this.#pools.delete(key);
