@@ -28,6 +28,7 @@ import {
   resolveRingHashOptions,
 } from '../../src/balancer/strategies/RingHash.js';
 import { describe, InvalidOptionError } from '../../src/errors.js';
+import { isUpstreamUrl } from '../proxy/UpstreamPools.js';
 import { checkRequestTarget } from '../routes/requestPath.js';
 import { ConfigError, type ConfigIssue, joinField, splitField } from './ConfigError.js';
 import { GATEWAY_CONFIG_SCHEMA, LIVE_ROUTES_SCHEMA, type RetryCondition, type ROUTE_STRATEGIES } from './schema.js';
@@ -671,13 +672,7 @@ function resolveService(name: string, s: ServiceConfig, issues: RawIssue[]): Res
       const address = e.address.endsWith('/') ? e.address.slice(0, -1) : e.address;
       // The schema's pattern lets through what is no URL (`http://h:port`): the proxy would
       // fail on it at the first request.
-      let url: URL | undefined;
-      try {
-        url = new URL(address);
-      } catch {
-        url = undefined;
-      }
-      if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      if (!isUpstreamUrl(address)) {
         issues.push({
           segments: typeof entry === 'string' ? [...base, 'static', i] : [...base, 'static', i, 'address'],
           message: `is not a valid URL of an upstream (http:// or https://), got ${describe(e.address)}`,

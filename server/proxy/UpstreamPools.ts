@@ -28,6 +28,17 @@ export interface PoolUse {
   readonly settings: PoolSettings;
 }
 
+/** Whether the proxy can send to `address`: an `http://` or `https://` URL. */
+export function isUpstreamUrl(address: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(address);
+  } catch {
+    return false;
+  }
+  return url.protocol === 'http:' || url.protocol === 'https:';
+}
+
 function settingsKey(settings: PoolSettings): string {
   return `${settings.connections}/${settings.connectTimeoutMs}`;
 }

@@ -16,7 +16,7 @@ import { checkMaglevEndpoints, resolveMaglevStrategyOptions } from '../../src/ba
 import { checkRingEndpoints, resolveRingHashOptions } from '../../src/balancer/strategies/RingHash.js';
 import { InvalidOptionError } from '../../src/errors.js';
 import type { ResolvedRoute, ResolvedService, RouteStrategy } from '../config/GatewayConfig.js';
-import type { PoolUse, UpstreamPools } from '../proxy/UpstreamPools.js';
+import { isUpstreamUrl, type PoolUse, type UpstreamPools } from '../proxy/UpstreamPools.js';
 
 /** An instance as a registry reports it (the fields the gateway uses). */
 export interface SourceInstance {
@@ -84,8 +84,7 @@ function toEndpoints(service: string, instances: readonly SourceInstance[], even
     };
     try {
       resolveEndpoint('instance', input);
-      if (!/^https?:\/\//.test(inst.address)) throw new Error(`address ${inst.address} is not an http(s) URL`);
-      new URL(inst.address);
+      if (!isUpstreamUrl(inst.address)) throw new Error(`address ${inst.address} is not an http(s) URL`);
     } catch (err) {
       events.invalidInstance?.(service, String(inst.id), (err as Error).message);
       continue;
@@ -101,15 +100,7 @@ function toEndpoints(service: string, instances: readonly SourceInstance[], even
  * @throws {InvalidOptionError} naming `field`.
  */
 function checkAddress(field: string, address: string): void {
-  let url: URL | undefined;
-  try {
-    url = new URL(address);
-  } catch {
-    url = undefined;
-  }
-  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-    throw new InvalidOptionError(field, address, 'must be an http:// or https:// URL');
-  }
+  if (!isUpstreamUrl(address)) throw new InvalidOptionError(field, address, 'must be an http:// or https:// URL');
 }
 
 /**
