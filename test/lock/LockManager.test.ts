@@ -293,17 +293,18 @@ describe.each(backends)('LockManager on %s', (_name, makeStore) => {
     waiting.close();
   });
 
-  it('a fair waiter handed the lock by a poll whose reply is lost keeps it; the next waiter does not get it too (found in review)', async () => {
-    const name = fresh('lost-reply');
-    const held = await locks.acquire(name, { ttlMs: 10_000 });
+  /**
+   * W (through a store that loses the reply to one refused poll, after `meanwhile` ran) queued
+   * fair ahead of X; the trap is armed once both wait.
+   */
+  async function lostReplyAhead(name: string, meanwhile: (holder: string) => Promise<void>) {
     let trap = false;
-    // W's poll is refused, then the holder releases (handing the lock to W), and W's reply is lost.
     const flaky = withLocks(store, {
       acquire: async (request) => {
         const outcome = await store.locks.acquire(request);
         if (!trap || outcome.acquired) return outcome;
         trap = false;
-        await held.release();
+        await meanwhile(request.holder);
         throw new StoreUnavailableError('redis: no reply within 300 ms (commandTimeoutMs)');
       },
     });
@@ -315,6 +316,16 @@ describe.each(backends)('LockManager on %s', (_name, makeStore) => {
     const xWaits = x.acquire(name, { waitMs: 5_000, ttlMs: 10_000 });
     await until(async () => (await locks.inspect(name)).queue.length === 2, 2_000);
     trap = true;
+    return { w, x, wWaits, xWaits };
+  }
+
+  it('a fair waiter handed the lock by a poll whose reply is lost keeps it; the next waiter does not get it too (found in review)', async () => {
+    const name = fresh('lost-reply');
+    const held = await locks.acquire(name, { ttlMs: 10_000 });
+    // W's poll is refused, then the holder releases (handing the lock to W), and W's reply is lost.
+    const { w, x, wWaits, xWaits } = await lostReplyAhead(name, async () => {
+      await held.release();
+    });
     const wLock = await wWaits;
     expect(wLock.lost).toBe(false);
     const xFirst = await Promise.race([xWaits.then(() => 'granted too'), sleep(150).then(() => 'waiting')]);
@@ -331,27 +342,12 @@ describe.each(backends)('LockManager on %s', (_name, makeStore) => {
   it('a hand-over for a grant given back meanwhile is checked with the store, not trusted (found in review)', async () => {
     const name = fresh('given-back');
     const held = await locks.acquire(name, { ttlMs: 10_000 });
-    let trap = false;
     // W is handed the lock, which then goes on to X (as a give-back of W's grant would), and
     // W's reply is lost; the hand-over message to W still arrives.
-    const flaky = withLocks(store, {
-      acquire: async (request) => {
-        const outcome = await store.locks.acquire(request);
-        if (!trap || outcome.acquired) return outcome;
-        trap = false;
-        await held.release();
-        await store.locks.release(name, request.holder, true);
-        throw new StoreUnavailableError('redis: no reply within 300 ms (commandTimeoutMs)');
-      },
+    const { w, x, wWaits, xWaits } = await lostReplyAhead(name, async (holder) => {
+      await held.release();
+      await store.locks.release(name, holder, true);
     });
-    const options = { fair: true, retryMaxMs: 10, queueTtlMs: 150 };
-    const w = new LockManager({ store: flaky, ...options });
-    const x = new LockManager({ store, ...options });
-    const wWaits = w.acquire(name, { waitMs: 5_000, ttlMs: 10_000 });
-    await until(async () => (await locks.inspect(name)).queue.length === 1, 2_000);
-    const xWaits = x.acquire(name, { waitMs: 5_000, ttlMs: 10_000 });
-    await until(async () => (await locks.inspect(name)).queue.length === 2, 2_000);
-    trap = true;
     const xLock = await xWaits;
     const wFirst = await Promise.race([wWaits.then(() => 'granted too'), sleep(150).then(() => 'waiting')]);
     expect(wFirst).toBe('waiting');
