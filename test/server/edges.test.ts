@@ -4,36 +4,12 @@
 // an ambiguous Host.
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import {
-  echo,
-  rawRequest,
-  startGateway,
-  startUpstream,
-  statusOf,
-  type TestGateway,
-  type Upstream,
-  until,
-} from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { closedAfterEach, echo, rawRequest, startGateway, statusOf, until } from './helpers.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await (cleanups.pop() as () => Promise<void>)();
-});
-
-async function upstream(handler: Parameters<typeof startUpstream>[0]): Promise<Upstream> {
-  const u = await startUpstream(handler);
-  cleanups.push(() => u.close());
-  return u;
-}
-
-async function gateway(config: unknown, options: Parameters<typeof startGateway>[1] = {}): Promise<TestGateway> {
-  const g = await startGateway(config, options);
-  cleanups.unshift(() => g.close());
-  return g;
-}
+const { upstream, gateway } = closedAfterEach();
 
 /** Answers 503 at once and keeps reading the body and trickling bytes of its answer. */
 function busyTrickling(req: IncomingMessage, res: ServerResponse): void {

@@ -16,7 +16,7 @@ import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll } from 'vitest';
+import { afterAll, afterEach } from 'vitest';
 import { resolveGatewayConfig } from '../../server/config/GatewayConfig.js';
 import { createGateway, type Gateway, type GatewayOptions } from '../../server/gateway.js';
 
@@ -266,4 +266,36 @@ export function configFile(config: unknown): string {
   const file = join(dir, 'gateway.json');
   writeFileSync(file, JSON.stringify(config));
   return file;
+}
+
+/**
+ * Starts upstreams and gateways for the tests of one file and closes them after each test
+ * (in reverse order of start, gateways last: a gateway's drain then never waits on a live
+ * upstream that a test left hanging).
+ */
+export function closedAfterEach(): {
+  upstream(handler: UpstreamHandler): Promise<Upstream>;
+  gateway(config: unknown, options?: Partial<GatewayOptions>): Promise<TestGateway>;
+  /** Runs `cleanup` after the test, before what was started earlier. */
+  later(cleanup: () => Promise<void>): void;
+} {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    while (cleanups.length > 0) await (cleanups.pop() as () => Promise<void>)();
+  });
+  return {
+    upstream: async (handler) => {
+      const u = await startUpstream(handler);
+      cleanups.push(() => u.close());
+      return u;
+    },
+    gateway: async (config, options = {}) => {
+      const g = await startGateway(config, options);
+      cleanups.unshift(() => g.close());
+      return g;
+    },
+    later: (cleanup) => {
+      cleanups.push(cleanup);
+    },
+  };
 }

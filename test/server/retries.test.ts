@@ -2,25 +2,10 @@
 // resets before any response byte, non-idempotent methods, all instances down.
 import type { ServerResponse } from 'node:http';
 import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { closedPort, echo, startGateway, startUpstream, type TestGateway, type Upstream, until } from './helpers.js';
+import { describe, expect, it, vi } from 'vitest';
+import { closedAfterEach, closedPort, echo, until } from './helpers.js';
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await (cleanups.pop() as () => Promise<void>)();
-});
-
-async function upstream(handler: Parameters<typeof startUpstream>[0]): Promise<Upstream> {
-  const u = await startUpstream(handler);
-  cleanups.push(() => u.close());
-  return u;
-}
-
-async function gateway(config: unknown): Promise<TestGateway> {
-  const g = await startGateway(config);
-  cleanups.unshift(() => g.close());
-  return g;
-}
+const { upstream, gateway, later } = closedAfterEach();
 
 /** Never answers (the response is ended at cleanup by closing the server). */
 const hang = (_req: unknown, _res: ServerResponse): void => {};
@@ -301,7 +286,7 @@ describe('malformed answers', () => {
       s.on('close', () => sockets.delete(s));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanups.push(
+    later(
       () =>
         new Promise<void>((resolve) => {
           server.close(() => resolve());
