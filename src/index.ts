@@ -128,6 +128,7 @@ export {
   HashRing,
   MAX_NODE_ID_LENGTH,
   MAX_POINTS_PER_NODE,
+  MAX_RING_POINTS,
   type ResolvedRingOptions,
   RING_HASHES,
   type RingHash,

@@ -90,6 +90,11 @@ export const DEFAULT_RING_OPTIONS = Object.freeze({ vnodes: 160, hash: 'xxh64' a
 
 /** Most points one node may have (12 bytes each). */
 export const MAX_POINTS_PER_NODE = 1_000_000;
+/**
+ * Most points in one ring (2^25, about 33.5M: some 1 GB of WASM memory with the build's
+ * scratch space). Past it the sizes handed to WASM would not fit its 32-bit addresses.
+ */
+export const MAX_RING_POINTS = 2 ** 25;
 /** Longest node id, in UTF-16 code units. */
 export const MAX_NODE_ID_LENGTH = 1024;
 
@@ -123,7 +128,22 @@ export function resolveRingOptions(partial: RingOptions = {}): ResolvedRingOptio
     seen.add(resolved.id);
     return Object.freeze(resolved);
   });
+  checkTotalPoints('nodes', nodes.length, ringPoints(vnodes, hash, nodes));
   return Object.freeze({ vnodes, hash, nodes: Object.freeze(nodes) });
+}
+
+/** Points a ring of `nodes` has (for ketama, the most it can have: vnodes per node). */
+function ringPoints(vnodes: number, hash: RingHash, nodes: readonly { weight: number }[]): number {
+  if (hash === 'ketama') return vnodes * nodes.length;
+  let total = 0;
+  for (const node of nodes) total += pointCount(vnodes, node.weight);
+  return total;
+}
+
+function checkTotalPoints(field: string, value: unknown, points: number): void {
+  if (points > MAX_RING_POINTS) {
+    throw new InvalidOptionError(field, value, `give ${points} points in all, more than ${MAX_RING_POINTS} points`);
+  }
 }
 
 function resolveNode(field: string, node: unknown, vnodes: number, hash: RingHash): { id: string; weight: number } {
@@ -268,6 +288,11 @@ export class HashRing {
     checkName('id', id, MAX_NODE_ID_LENGTH);
     const weight = checkWeight('weight', options.weight ?? 1, this.options.vnodes, this.options.hash);
     if (this.slots.has(id)) throw new InvalidOptionError('id', id, 'is already in the ring');
+    const added =
+      this.options.hash === 'ketama'
+        ? this.options.vnodes * (this.size + 1)
+        : this.points + pointCount(this.options.vnodes, weight);
+    checkTotalPoints('id', id, added);
     if (this.options.hash === 'ketama') {
       this.ketamaRebuild([...this.members(), { id, weight }]);
       return this;

@@ -111,6 +111,8 @@ export class WasmCore {
 
   /** Allocates `size` bytes (8-byte aligned, as TLSF gives 16) and refreshes the views. */
   alloc(size: number): number {
+    // WASM takes a 32-bit size: a larger one would wrap and the caller write past its block.
+    if (!(size < 2 ** 31)) throw new RangeError(`cannot allocate ${size} bytes in WASM memory`);
     const ptr = this.exports.alloc(size > 0 ? size : 1) >>> 0;
     this.refresh();
     return ptr;

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { HashRing, InvalidOptionError, RingwayError } from '../../src/index.js';
+import { HashRing, InvalidOptionError, MAX_RING_POINTS, RingwayError } from '../../src/index.js';
+import { wasmCore } from '../../src/wasm/index.js';
 import { ReferenceRing, type RefHash } from './reference.js';
 
 const utf8 = new TextEncoder();
@@ -284,5 +285,21 @@ describe('HashRing bad input', () => {
   it('rejects JSON of another version', () => {
     expect(() => HashRing.fromJSON({ version: 2 } as never)).toThrow(InvalidOptionError);
     expect(() => HashRing.fromJSON('{"version":1,"hash":"xxh64","vnodes":0,"nodes":[]}')).toThrow(/vnodes/);
+  });
+});
+
+describe('HashRing size limits (found in review)', () => {
+  it('refuses a ring of more than MAX_RING_POINTS points with a typed error, before any allocation', () => {
+    // 40 nodes x 1e6 points: 40M points. The byte sizes once wrapped modulo 2^32 in WASM, and
+    // the build wrote past its allocation over other rings' memory.
+    const nodes = Array.from({ length: 40 }, (_, i) => `h${i}`);
+    expect(() => new HashRing({ vnodes: 1_000_000, nodes })).toThrow(InvalidOptionError);
+    expect(() => new HashRing({ vnodes: 1_000_000, nodes })).toThrow(/nodes.*more than 33554432 points/);
+    expect(() => new HashRing({ vnodes: 1_000_000, hash: 'ketama', nodes })).toThrow(InvalidOptionError);
+    expect(MAX_RING_POINTS).toBe(2 ** 25);
+  });
+
+  it('the WASM allocator never takes a size that would wrap', () => {
+    expect(() => wasmCore().alloc(2 ** 31)).toThrow(RangeError);
   });
 });
