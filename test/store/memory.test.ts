@@ -14,6 +14,24 @@ describe('memoryStore', () => {
     expect(() => memoryStore(null as unknown as object)).toThrow(/options/);
   });
 
+  it('changes: no listener is called after its unsubscribe or after close(), as on Redis (found in review)', async () => {
+    const store = new MemoryStore();
+    const got: string[] = [];
+    const off = await store.changes.subscribe('c', (m) => got.push(m));
+    const published = store.changes.publish('c', 'a'); // queued for delivery...
+    await off(); // ...and unsubscribed before it is delivered
+    await published;
+    const other: string[] = [];
+    await store.changes.subscribe('d', (m) => other.push(m));
+    const queued = store.changes.publish('d', 'b');
+    const closed = store.close(); // closed before the queued message is delivered
+    await queued;
+    await closed;
+    await new Promise((r) => setTimeout(r, 10));
+    expect(got).toEqual([]);
+    expect(other).toEqual([]);
+  });
+
   it('follows an injected clock: leases end and fencing counters are forgotten by it', async () => {
     let now = 1_000_000;
     const store = new MemoryStore({ clock: () => now, fenceRetentionMs: 1_000 });

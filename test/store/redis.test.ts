@@ -104,6 +104,21 @@ describe.skipIf(!available)('redis store', () => {
     }
   });
 
+  it('a publish refused because the store is closed is not sent (found in review)', async () => {
+    const client = new Redis(redisUrl());
+    const listener = new Redis(redisUrl());
+    const got: string[] = [];
+    await listener.subscribe(`${prefix}after-close`);
+    listener.on('message', (_c: string, m: string) => got.push(m));
+    const store = redisStore(client, { prefix });
+    await store.close();
+    await expect(store.changes.publish('after-close', 'x')).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(got).toEqual([]);
+    client.disconnect();
+    listener.disconnect();
+  });
+
   it('rejects bad arguments and options', () => {
     expect(() => redisStore('http://x')).toThrow(InvalidOptionError);
     expect(() => redisStore(42 as unknown as string)).toThrow(TypeError);
@@ -138,6 +153,70 @@ describe.skipIf(!haveRedisServerBinary())('redis store against a server that die
     expect(second?.acquired).toBe(true);
     if (first.acquired && second?.acquired) expect(second.token).toBeGreaterThan(first.token);
     await store.close();
+  });
+
+  it('a subscription made while the server is down is made when it comes back (found in review)', async () => {
+    server ??= await startRedisServer();
+    const store = redisStore(server.url, { commandTimeoutMs: 300, redisOptions: { retryStrategy: () => 50 } });
+    const publisher = new Redis(server.url, { retryStrategy: () => 50, maxRetriesPerRequest: 1 });
+    publisher.on('error', () => {});
+    try {
+      await store.time();
+      await server.stop();
+      const got: string[] = [];
+      store.changes.on('down-then-up', (m) => got.push(m));
+      // Down long enough for the queued SUBSCRIBE to be dropped after its retries.
+      await new Promise((r) => setTimeout(r, 600));
+      await server.start();
+      const prefixed = 'ringway:down-then-up';
+      for (let i = 0; i < 100 && got.length === 0; i++) {
+        await publisher.publish(prefixed, `m${i}`).catch(() => 0);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(got.length).toBeGreaterThan(0);
+    } finally {
+      publisher.disconnect();
+      await store.close();
+    }
+  });
+
+  it('a SUBSCRIBE that timed out is sent again when asked, not failed forever (found in review)', async () => {
+    server ??= await startRedisServer();
+    const store = redisStore(server.url, { commandTimeoutMs: 200 });
+    await store.time();
+    const pid = server.pid;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      store.changes.on('stopped', () => {});
+      await new Promise((r) => setTimeout(r, 400));
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    const got: string[] = [];
+    const off = await store.changes.subscribe('stopped', (m) => got.push(m));
+    await store.changes.publish('stopped', 'hello');
+    for (let i = 0; i < 50 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(got).toEqual(['hello']);
+    await off();
+    await store.close();
+  });
+
+  it('close() returns while the server is down, also with a client that retries forever (found in review)', async () => {
+    server ??= await startRedisServer();
+    const client = new Redis(server.url, { maxRetriesPerRequest: null, retryStrategy: () => 50 });
+    client.on('error', () => {});
+    const store = redisStore(client);
+    await store.time();
+    await server.stop();
+    try {
+      store.changes.on('c', () => {});
+      const closed = store.close().then(() => 'closed');
+      expect(await Promise.race([closed, new Promise((r) => setTimeout(() => r('hung'), 2_000))])).toBe('closed');
+    } finally {
+      client.disconnect();
+      await server.start();
+    }
   });
 
   it('a server that stops answering fails every command in flight, however many, and works when it answers again', async () => {

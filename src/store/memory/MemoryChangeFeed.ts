@@ -44,11 +44,18 @@ export class MemoryChangeFeed implements ChangeFeed {
   emit(channel: string, message: string): void {
     const set = this.#channels.get(channel);
     if (set === undefined) return;
-    for (const listener of set) queueMicrotask(() => listener(message));
+    // Checked again at delivery: a listener removed meanwhile (or a store closed) hears
+    // nothing more, as on Redis.
+    for (const listener of set) {
+      queueMicrotask(() => {
+        if (set.has(listener)) listener(message);
+      });
+    }
   }
 
-  /** Drops every subscription (store closed). */
+  /** Drops every subscription (store closed); messages already queued are not delivered. */
   clear(): void {
+    for (const set of this.#channels.values()) set.clear();
     this.#channels.clear();
   }
 }

@@ -23,14 +23,14 @@ export class RedisChangeFeed implements ChangeFeed {
   }
 
   async publish(channel: string, message: string): Promise<void> {
-    await this.#ctx.bounded(this.#ctx.client.publish(this.#ctx.channel(channel), message));
+    await this.#ctx.bounded(() => this.#ctx.client.publish(this.#ctx.channel(channel), message));
   }
 
   async subscribe(channel: string, listener: (message: string) => void): Promise<Unsubscribe> {
     if (this.#closed) throw new StoreUnavailableError('the store is closed');
     const off = this.on(channel, listener);
     try {
-      await this.#subscribed.get(this.#ctx.channel(channel));
+      await this.ready(channel);
     } catch (err) {
       off();
       throw err;
@@ -66,7 +66,10 @@ export class RedisChangeFeed implements ChangeFeed {
    * subscribe) is active; rejects with StoreUnavailableError when it could not be made.
    */
   ready(channel: string): Promise<void> {
-    const pending = this.#subscribed.get(this.#ctx.channel(channel));
+    const full = this.#ctx.channel(channel);
+    // A SUBSCRIBE that failed (its entry is gone) is sent again for a channel still wanted.
+    if (!this.#subscribed.has(full) && this.#listeners.has(full)) this.#startSubscription(full);
+    const pending = this.#subscribed.get(full);
     if (pending !== undefined) return pending;
     return Promise.reject(new StoreUnavailableError(`not subscribed to ${channel}`));
   }
@@ -78,17 +81,20 @@ export class RedisChangeFeed implements ChangeFeed {
     this.#subscribed.clear();
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
-    if (subscriber !== undefined) {
-      await subscriber.quit().catch(() => subscriber.disconnect());
-    }
+    // The store's own connection, with nothing to flush: disconnect, not QUIT (which would
+    // wait in the offline queue behind a pending SUBSCRIBE while the server is away).
+    subscriber?.disconnect();
   }
 
   #startSubscription(full: string): void {
     if (this.#closed) return;
     const subscriber = this.#connection();
     const pending = timeBound(subscriber.subscribe(full), this.#ctx.commandTimeoutMs).then(() => undefined);
-    // A failed SUBSCRIBE is retried on the next 'ready'; callers of subscribe() see the error.
-    pending.catch(() => {});
+    // A failed SUBSCRIBE is sent again on the next 'ready' or the next ready()/subscribe();
+    // callers of subscribe() see the error.
+    pending.catch(() => {
+      if (this.#subscribed.get(full) === pending) this.#subscribed.delete(full);
+    });
     this.#subscribed.set(full, pending);
   }
 
@@ -105,13 +111,9 @@ export class RedisChangeFeed implements ChangeFeed {
       for (const listener of set) listener(message);
     });
     // ioredis re-subscribes channels whose SUBSCRIBE succeeded; re-issue every wanted
-    // channel as well, for those whose SUBSCRIBE failed while the server was away.
-    let first = true;
+    // channel on every 'ready' as well (the first one included: a SUBSCRIBE queued while the
+    // server was away is dropped after its retries). A second SUBSCRIBE of a channel is harmless.
     subscriber.on('ready', () => {
-      if (first) {
-        first = false;
-        return;
-      }
       for (const full of this.#listeners.keys()) this.#startSubscription(full);
     });
     return subscriber;

@@ -39,7 +39,7 @@ export class RedisConfigStorage implements ConfigStorage {
   }
 
   async get(namespace: string, key: string): Promise<StoredConfigEntry | undefined> {
-    const text = await this.#ctx.bounded(this.#ctx.client.hget(this.#key(namespace, 'cur'), key));
+    const text = await this.#ctx.bounded(() => this.#ctx.client.hget(this.#key(namespace, 'cur'), key));
     if (text === null) return undefined;
     const entry = decodeStoredVersion(key, text);
     return entry.deleted ? undefined : entry;
@@ -67,7 +67,9 @@ export class RedisConfigStorage implements ConfigStorage {
   }
 
   async history(namespace: string, key: string, limit: number): Promise<StoredConfigEntry[]> {
-    const texts = await this.#ctx.bounded(this.#ctx.client.lrange(this.#key(namespace, `h:${key}`), 0, limit - 1));
+    const texts = await this.#ctx.bounded(() =>
+      this.#ctx.client.lrange(this.#key(namespace, `h:${key}`), 0, limit - 1),
+    );
     return texts.map((text) => decodeStoredVersion(key, text));
   }
 

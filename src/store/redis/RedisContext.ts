@@ -225,7 +225,7 @@ export class RedisContext {
     if (fail !== undefined) return Promise.reject(fail);
     const call = (this.client as unknown as Record<string, ScriptCall>)[script];
     if (call === undefined) return Promise.reject(new Error(`script ${script} is not defined on this client`));
-    return this.bounded(call.apply(this.client, keysAndArgs));
+    return this.bounded(() => call.apply(this.client, keysAndArgs));
   }
 
   /**
@@ -257,12 +257,11 @@ export class RedisContext {
    * Bounds a command's time and maps its failure with {@link toStoreError}.
    * @throws {StoreUnavailableError}
    */
-  bounded<T>(command: Promise<T>): Promise<T> {
+  bounded<T>(send: () => Promise<T>): Promise<T> {
     const fail = this.#failFast();
-    if (fail !== undefined) {
-      command.catch(() => {});
-      return Promise.reject(fail);
-    }
+    // Refused before it is sent: a closed store or a connection down sends nothing.
+    if (fail !== undefined) return Promise.reject(fail);
+    const command = send();
     if (this.#clientTimesOut) {
       return command.then(undefined, (err: unknown) => {
         throw toStoreError(err);

@@ -142,7 +142,7 @@ export class RedisRegistryStorage implements RegistryStorage {
     // ZCOUNT each, sent together: one round trip on a standalone server).
     const live = await Promise.all(
       candidates.map((service) =>
-        this.#ctx.bounded(
+        this.#ctx.bounded(() =>
           this.#ctx.client.zcount(entityKey(this.#ctx.prefix, 'registry', service, 'exp'), `(${now}`, '+inf'),
         ),
       ),

@@ -145,7 +145,7 @@ export class RedisStore implements Store {
   }
 
   async time(): Promise<number> {
-    const [seconds, micros] = await this.#ctx.bounded(this.client.time());
+    const [seconds, micros] = await this.#ctx.bounded(() => this.client.time());
     return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   }
 
