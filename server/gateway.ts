@@ -273,7 +273,12 @@ export class Gateway {
           { service, upstream: id, reason },
           healthy ? 'upstream healthy' : 'upstream unhealthy',
         ),
-      instances: (service, count) => log.info({ service, instances: count }, 'service instances changed'),
+      instances: (service, count) => {
+        log.info({ service, instances: count }, 'service instances changed');
+        // After the balancers took the new set (this runs just before): series of instances
+        // that left go too.
+        if (this.metrics !== undefined) queueMicrotask(() => this.#forgetGoneUpstreams());
+      },
       invalidInstance: (service, id, reason) => log.warn({ service, instance: id, reason }, 'instance refused'),
     });
     this.#compiled = this.#compile(config, { source: 'file' });
@@ -393,6 +398,17 @@ export class Gateway {
       this.#opening[which] = undefined;
     }
     if (this.#closed !== undefined) throw startCancelled();
+  }
+
+  /** Drops the metric series of upstream instances no balancer has any more. */
+  #forgetGoneUpstreams(): void {
+    const live = new Set<string>();
+    for (const name of this.upstreams.serviceNames) {
+      for (const balancer of this.upstreams.balancers(name).values()) {
+        for (const e of balancer.status().endpoints) live.add(e.endpoint.id);
+      }
+    }
+    this.metrics?.forgetUpstreams(live).catch((err: unknown) => this.log.warn({ err }, 'metrics cleanup failed'));
   }
 
   /** The server's request listener: the proxy's fast path. */

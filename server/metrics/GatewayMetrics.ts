@@ -25,7 +25,7 @@ export type FailureReason = 'connect-failure' | 'reset' | 'timeout' | 'status' |
 /** Counts of one route, updated on the request path. */
 export class RouteStats {
   readonly route: string;
-  /** upstream id ('' when no instance was tried) -> counts indexed by status (100..599). */
+  /** upstream id ('' when no instance was tried) -> counts indexed by status (100..999, as Node allows). */
   readonly requests = new Map<string, Float64Array>();
   /** Per latency bucket (non-cumulative), then the +Inf bucket. */
   readonly buckets = new Float64Array(LATENCY_BUCKETS.length + 1);
@@ -40,10 +40,10 @@ export class RouteStats {
   observe(upstream: string, status: number, seconds: number): void {
     let counts = this.requests.get(upstream);
     if (counts === undefined) {
-      counts = new Float64Array(600);
+      counts = new Float64Array(1000);
       this.requests.set(upstream, counts);
     }
-    if (status >= 100 && status < 600) counts[status] = (counts[status] as number) + 1;
+    if (status >= 100 && status < 1000) counts[status] = (counts[status] as number) + 1;
     const b = this.buckets;
     let i = 0;
     while (i < LATENCY_BUCKETS.length && seconds > (LATENCY_BUCKETS[i] as number)) i++;
@@ -180,7 +180,7 @@ export class GatewayMetrics {
           const out: ScrapedValue[] = [];
           for (const stats of routes.values()) {
             for (const [upstream, counts] of stats.requests) {
-              for (let status = 100; status < 600; status++) {
+              for (let status = 100; status < 1000; status++) {
                 const value = counts[status] as number;
                 if (value > 0) out.push({ labels: { route: stats.route, status, upstream }, value });
               }
@@ -316,5 +316,24 @@ export class GatewayMetrics {
   /** Drops the counters of routes that no longer exist. */
   forgetRoutes(keep: ReadonlySet<string>): void {
     for (const name of this.#routes.keys()) if (!keep.has(name)) this.#routes.delete(name);
+  }
+
+  /**
+   * Drops the series of upstream instances that are gone (not in `live`), so that instances
+   * that come and go (pods named anew on every deploy) do not grow the series for ever.
+   */
+  async forgetUpstreams(live: ReadonlySet<string>): Promise<void> {
+    for (const stats of this.#routes.values()) {
+      for (const upstream of stats.requests.keys()) {
+        if (upstream !== '' && !live.has(upstream)) stats.requests.delete(upstream);
+      }
+    }
+    for (const counter of [this.upstreamFailures, this.ejections] as Counter<string>[]) {
+      const { values } = await counter.get();
+      for (const { labels } of values) {
+        const upstream = labels.upstream;
+        if (typeof upstream === 'string' && !live.has(upstream)) counter.remove(labels as Record<string, string>);
+      }
+    }
   }
 }

@@ -240,3 +240,19 @@ describe('Expect: 100-continue', () => {
     expect(up.seen.at(-1)?.bodyBytes).toBe(10);
   });
 });
+
+describe('metrics', () => {
+  it('an upstream status from 600 to 999 is counted like any other (found in review)', async () => {
+    const odd = await upstream((_req, res) => {
+      res.writeHead(799);
+      res.end('x');
+    });
+    const g = await gateway({
+      routes: [{ name: 'r', match: { prefix: '/' }, service: 's' }],
+      services: { s: { static: [odd.url] } },
+    });
+    expect((await fetch(`${g.url}/x`)).status).toBe(799);
+    const text = await (g.gateway.metrics as NonNullable<typeof g.gateway.metrics>).registry.metrics();
+    expect(text).toMatch(/^ringway_gateway_requests_total\{route="r",status="799",upstream="[^"]+"\} 1$/m);
+  });
+});

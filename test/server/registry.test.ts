@@ -54,6 +54,11 @@ describe('registry-driven routing', () => {
     // b's process "dies": its heartbeats stop, its lease expires, it leaves the rotation.
     regB.stop();
     await until(async () => !(await names(6)).includes('b'), 10_000, 'b to leave the rotation');
+    // The metric series of instances that left go with them; those of live ones stay (found
+    // in review: with pod names that change on every deploy, the series only ever grew).
+    const metrics = gw.gateway.metrics as NonNullable<typeof gw.gateway.metrics>;
+    await until(async () => !/upstream="b"/.test(await metrics.registry.metrics()), 10_000, "b's series to go");
+    expect(await metrics.registry.metrics()).toMatch(/upstream="a"/);
 
     // a drains: marked unhealthy, it leaves at once and the service has no instance left.
     await regA.setHealthy(false);
