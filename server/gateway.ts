@@ -329,6 +329,8 @@ export class Gateway {
     const compiled = this.#compile(config, origin);
     this.metrics?.forgetRoutes(new Set(config.routes.map((r) => r.name)));
     this.#compiled = compiled;
+    // Instances a static list no longer names take their metric series with them.
+    if (this.metrics !== undefined) this.#forgetGoneUpstreams();
   }
 
   #compile(config: ResolvedGatewayConfig, origin: RoutesOrigin): Compiled {

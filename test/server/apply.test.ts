@@ -139,4 +139,24 @@ describe('gateway.apply', () => {
       await up.close();
     }
   });
+
+  it('an instance a new static list no longer names takes its metric series with it', async () => {
+    const other = await startUpstream(echo('other'));
+    try {
+      const both = { routes: [{ name: 'm', match: { prefix: '/m' }, service: 'm', strategy: 'round-robin' }] };
+      gw.gateway.apply(resolveGatewayConfig({ ...both, services: { m: { static: [a.url, other.url] } } }));
+      for (let i = 0; i < 4; i++) expect((await fetch(`${gw.url}/m`)).status).toBe(200);
+      const metrics = gw.gateway.metrics as NonNullable<typeof gw.gateway.metrics>;
+      expect(await metrics.registry.metrics()).toContain(`upstream="${other.url}"`);
+      gw.gateway.apply(resolveGatewayConfig({ ...both, services: { m: { static: [a.url] } } }));
+      await until(
+        async () => !(await metrics.registry.metrics()).includes(`upstream="${other.url}"`),
+        5_000,
+        'the series to go',
+      );
+      expect(await metrics.registry.metrics()).toContain(`upstream="${a.url}"`);
+    } finally {
+      await other.close();
+    }
+  });
 });
