@@ -13,8 +13,8 @@ import type { HealthCheckOptions } from '../../src/balancer/HealthChecker.js';
 import { resolveHealthCheckOptions } from '../../src/balancer/HealthChecker.js';
 import type { OutlierDetectionOptions } from '../../src/balancer/OutlierDetector.js';
 import { resolveOutlierDetectionOptions } from '../../src/balancer/OutlierDetector.js';
+import { checkEndpointsForStrategy } from '../../src/balancer/options.js';
 import {
-  checkMaglevEndpoints,
   type MaglevStrategyOptions,
   type ResolvedMaglevStrategyOptions,
   resolveMaglevStrategyOptions,
@@ -22,7 +22,6 @@ import {
 import type { EwmaOptions } from '../../src/balancer/strategies/PeakEwma.js';
 import { resolveEwmaOptions } from '../../src/balancer/strategies/PeakEwma.js';
 import {
-  checkRingEndpoints,
   type ResolvedRingHashOptions,
   type RingHashOptions,
   resolveRingHashOptions,
@@ -544,8 +543,7 @@ function checkStrategyEndpoints(
       } catch {
         return; // already reported at services.<name>.ringHash / .maglev
       }
-      if (route.strategy === 'ring-hash') checkRingEndpoints(field, resolved, ringHash);
-      else checkMaglevEndpoints(field, resolved, maglev);
+      checkEndpointsForStrategy(field, resolved, { strategy: route.strategy, ringHash, maglev });
     });
     for (const issue of issues.slice(before)) {
       issue.message += ` (route '${route.name}' uses it with ${route.strategy})`;

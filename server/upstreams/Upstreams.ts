@@ -12,7 +12,8 @@
 import type { Balancer } from '../../src/balancer/Balancer.js';
 import { createBalancer } from '../../src/balancer/createBalancer.js';
 import { type Endpoint, type EndpointInput, resolveEndpoint, resolveEndpoints } from '../../src/balancer/Endpoint.js';
-import { checkMaglevEndpoints, resolveMaglevStrategyOptions } from '../../src/balancer/strategies/Maglev.js';
+import { checkEndpointsForStrategy } from '../../src/balancer/options.js';
+import { resolveMaglevStrategyOptions } from '../../src/balancer/strategies/Maglev.js';
 import { checkRingEndpoints, resolveRingHashOptions } from '../../src/balancer/strategies/RingHash.js';
 import { InvalidOptionError } from '../../src/errors.js';
 import type { ResolvedRoute, ResolvedService, RouteStrategy } from '../config/GatewayConfig.js';
@@ -108,8 +109,13 @@ function checkAddress(field: string, address: string): void {
  * @throws {InvalidOptionError} naming the endpoint field.
  */
 function checkStrategy(strategy: RouteStrategy, c: ResolvedService, endpoints: readonly Endpoint[]): void {
-  if (strategy === 'ring-hash') checkRingEndpoints('endpoints', endpoints, resolveRingHashOptions(c.ringHash));
-  else if (strategy === 'maglev') checkMaglevEndpoints('endpoints', endpoints, resolveMaglevStrategyOptions(c.maglev));
+  if (strategy !== 'ring-hash' && strategy !== 'maglev') return;
+  const ringHash = resolveRingHashOptions(c.ringHash);
+  checkEndpointsForStrategy('endpoints', endpoints, {
+    strategy,
+    ringHash,
+    maglev: resolveMaglevStrategyOptions(c.maglev),
+  });
 }
 
 /** Services, their instances and their balancers. */

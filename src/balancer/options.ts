@@ -146,7 +146,7 @@ export function resolveBalancerOptions(partial: BalancerOptions = {}): ResolvedB
 export function checkEndpointsForStrategy(
   field: string,
   endpoints: readonly Endpoint[],
-  options: ResolvedBalancerOptions,
+  options: Pick<ResolvedBalancerOptions, 'strategy' | 'ringHash' | 'maglev'>,
 ): void {
   if (options.strategy === 'ring-hash') checkRingEndpoints(field, endpoints, options.ringHash);
   if (options.strategy === 'maglev') checkMaglevEndpoints(field, endpoints, options.maglev);

@@ -221,8 +221,6 @@ export class RedisContext {
    * @throws {StoreUnavailableError} when Redis cannot be reached in `commandTimeoutMs`.
    */
   run(script: string, ...keysAndArgs: (string | number)[]): Promise<unknown> {
-    const fail = this.#failFast();
-    if (fail !== undefined) return Promise.reject(fail);
     const call = (this.client as unknown as Record<string, ScriptCall>)[script];
     if (call === undefined) return Promise.reject(new Error(`script ${script} is not defined on this client`));
     return this.bounded(() => call.apply(this.client, keysAndArgs));
