@@ -198,6 +198,7 @@ export class Gateway {
     this.registry = options.registry ?? new ServiceRegistry({ store: this.store });
     this.metrics = options.metrics === false ? undefined : (options.metrics ?? new GatewayMetrics());
     this.metrics?.trackInFlight(() => this.#inFlight);
+    this.metrics?.trackUpstreams(() => this.#liveUpstreams());
     this.pools = new UpstreamPools();
     this.rateLimiter =
       options.rateLimiter ??
@@ -402,15 +403,22 @@ export class Gateway {
     if (this.#closed !== undefined) throw startCancelled();
   }
 
-  /** Drops the metric series of upstream instances no balancer has any more. */
-  #forgetGoneUpstreams(): void {
+  /** The ids of the upstream instances some balancer has now. */
+  #liveUpstreams(): Set<string> {
     const live = new Set<string>();
     for (const name of this.upstreams.serviceNames) {
       for (const balancer of this.upstreams.balancers(name).values()) {
         for (const e of balancer.status().endpoints) live.add(e.endpoint.id);
       }
     }
-    this.metrics?.forgetUpstreams(live).catch((err: unknown) => this.log.warn({ err }, 'metrics cleanup failed'));
+    return live;
+  }
+
+  /** Drops the metric series of upstream instances no balancer has any more. */
+  #forgetGoneUpstreams(): void {
+    this.metrics
+      ?.forgetUpstreams(this.#liveUpstreams())
+      .catch((err: unknown) => this.log.warn({ err }, 'metrics cleanup failed'));
   }
 
   /** The server's request listener: the proxy's fast path. */

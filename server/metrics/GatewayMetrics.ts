@@ -163,6 +163,7 @@ export class GatewayMetrics {
   readonly registryOps: Counter<'op' | 'result'>;
   readonly #routes = new Map<string, RouteStats>();
   #inFlightSource: (() => number) | undefined;
+  #liveUpstreams: (() => ReadonlySet<string>) | undefined;
   #breakerSource: (() => Iterable<BreakerSample>) | undefined;
   #lockWaitSource: (() => number) | undefined;
 
@@ -178,8 +179,15 @@ export class GatewayMetrics {
         'counter',
         () => {
           const out: ScrapedValue[] = [];
+          // Instances that left every balancer lose their series here, at the scrape, so a
+          // request still in flight when one left cannot bring its series back for good.
+          const live = this.#liveUpstreams?.();
           for (const stats of routes.values()) {
             for (const [upstream, counts] of stats.requests) {
+              if (live !== undefined && upstream !== '' && !live.has(upstream)) {
+                stats.requests.delete(upstream);
+                continue;
+              }
               for (let status = 100; status < 1000; status++) {
                 const value = counts[status] as number;
                 if (value > 0) out.push({ labels: { route: stats.route, status, upstream }, value });
@@ -303,6 +311,11 @@ export class GatewayMetrics {
     this.#inFlightSource = source;
   }
 
+  /** Where the scrape reads the upstream ids in use (requests_total drops the others). */
+  trackUpstreams(source: () => ReadonlySet<string>): void {
+    this.#liveUpstreams = source;
+  }
+
   /** The counters of `route` (created on first use; the same object for the same name). */
   route(name: string): RouteStats {
     let s = this.#routes.get(name);
@@ -323,11 +336,7 @@ export class GatewayMetrics {
    * that come and go (pods named anew on every deploy) do not grow the series for ever.
    */
   async forgetUpstreams(live: ReadonlySet<string>): Promise<void> {
-    for (const stats of this.#routes.values()) {
-      for (const upstream of stats.requests.keys()) {
-        if (upstream !== '' && !live.has(upstream)) stats.requests.delete(upstream);
-      }
-    }
+    // (requests_total prunes itself at each scrape: see trackUpstreams.)
     for (const counter of [this.upstreamFailures, this.ejections] as Counter<string>[]) {
       const { values } = await counter.get();
       for (const { labels } of values) {
