@@ -4,7 +4,8 @@
  * `sentinels`), or a Redis Cluster (pass an ioredis `Cluster`). Multi-key steps are Lua
  * scripts, one round trip each; keys of one entity share a hash tag.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis, RedisOptions } from 'ioredis';
 import { InvalidOptionError } from '../../errors.js';
 import { checkInt, checkObject } from '../../validate.js';
 import { checkPrefix } from '../keys.js';
@@ -18,6 +19,18 @@ import { LOCK_SCRIPTS, RedisLockStorage } from './RedisLockStorage.js';
 import { RATE_LIMIT_SCRIPTS, RedisRateLimitStorage } from './RedisRateLimitStorage.js';
 import { REGISTRY_SCRIPTS, RedisRegistryStorage } from './RedisRegistryStorage.js';
 import { RestartWatcher } from './RestartWatcher.js';
+
+/**
+ * ioredis, loaded on the first store made from a URL rather than when ringway is imported.
+ * Loading it costs the whole process: its `VerbatimString extends String` makes V8 (Node 20)
+ * stop inlining String.prototype methods on string primitives, so every `s.charCodeAt(i)` or
+ * `s.indexOf(x)` anywhere gets 10-20 ns slower. A process on the memory store never pays.
+ */
+let RedisClass: typeof Redis | undefined;
+function loadRedis(): typeof Redis {
+  RedisClass ??= (createRequire(import.meta.url)('ioredis') as typeof import('ioredis')).Redis;
+  return RedisClass;
+}
 
 /** Options of {@link redisStore}. */
 export interface RedisStoreOptions {
@@ -105,7 +118,7 @@ export class RedisStore implements Store {
       // No resend of commands a dropped connection left unanswered: the store's scripts are
       // not idempotent (a resent write would apply twice, a CAS that succeeded would come
       // back a conflict). Such a command fails with ERR_STORE_UNAVAILABLE: outcome unknown.
-      const client = new Redis(clientOrUrl, {
+      const client = new (loadRedis())(clientOrUrl, {
         maxRetriesPerRequest: 1,
         autoResendUnfulfilledCommands: false,
         ...checkObject('redisOptions', opts.redisOptions),
