@@ -166,9 +166,19 @@ export class GatewayMetrics {
   #liveUpstreams: (() => ReadonlySet<string>) | undefined;
   #breakerSource: (() => Iterable<BreakerSample>) | undefined;
   #lockWaitSource: (() => number) | undefined;
+  /** Set while {@link GatewayMetrics.#pruneGone} starts its own read of a counter. */
+  #reading = false;
 
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
+    const metrics = this;
+    // The upstream-labelled counters prune the instances that left at every scrape, like
+    // requests_total: a count that arrives after an instance left (a try in flight when it
+    // was deregistered, an ejection of an endpoint just removed) would otherwise bring its
+    // series back after the cleanup that ran on the change, for good.
+    function collect(this: Counter<string>): Promise<void> {
+      return metrics.#pruneGone(this);
+    }
     const registers = [registry];
     const routes = this.#routes;
     const register = (m: ScrapedMetric): void => registry.registerMetric(m as unknown as Metric);
@@ -236,6 +246,7 @@ export class GatewayMetrics {
       help: 'Failed tries, by route, upstream instance and reason',
       labelNames: ['route', 'upstream', 'reason'],
       registers,
+      collect,
     });
     this.rateLimited = new Counter({
       name: 'ringway_gateway_rate_limited_total',
@@ -254,6 +265,7 @@ export class GatewayMetrics {
       help: 'Upstream instances ejected by outlier detection, by service and instance',
       labelNames: ['service', 'upstream'],
       registers,
+      collect,
     });
     register(
       new ScrapedMetric(
@@ -337,12 +349,25 @@ export class GatewayMetrics {
    */
   async forgetUpstreams(live: ReadonlySet<string>): Promise<void> {
     // (requests_total prunes itself at each scrape: see trackUpstreams.)
-    for (const counter of [this.upstreamFailures, this.ejections] as Counter<string>[]) {
-      const { values } = await counter.get();
-      for (const { labels } of values) {
-        const upstream = labels.upstream;
-        if (typeof upstream === 'string' && !live.has(upstream)) counter.remove(labels as Record<string, string>);
-      }
+    await this.#pruneGone(this.upstreamFailures as Counter<string>, live);
+    await this.#pruneGone(this.ejections as Counter<string>, live);
+  }
+
+  /** Removes the series of `counter` whose upstream is not in `live` (by default: the tracked set). */
+  async #pruneGone(counter: Counter<string>, live = this.#liveUpstreams?.()): Promise<void> {
+    // counter.get() calls its collect() (this method) first: that inner call does nothing.
+    if (live === undefined || this.#reading) return;
+    let read: ReturnType<Counter<string>['get']>;
+    this.#reading = true;
+    try {
+      read = counter.get();
+    } finally {
+      this.#reading = false;
+    }
+    const { values } = await read;
+    for (const { labels } of values) {
+      const upstream = labels.upstream;
+      if (typeof upstream === 'string' && !live.has(upstream)) counter.remove(labels as Record<string, string>);
     }
   }
 }
