@@ -32,11 +32,15 @@
  * about a microsecond each way, so sending 2 keys instead of 5 is most of what an
  * uncontended pair can save (measured: 10-13 % of its time).
  *
- * Tokens are `last + 1` while the counter lives, and the server's TIME in microseconds when
- * it is gone (a restart of a Redis that keeps nothing on disk, or retention ran out). Either
- * way they are strictly increasing: a resource gets at most one grant per script run, which
- * takes well over a microsecond, so a counter that started from the clock never runs ahead
- * of it; this rests on the server clock not stepping back across the loss.
+ * A token is the larger of `last + 1` (the last token granted, while its counter lives) and
+ * the server's TIME in microseconds. The counter alone keeps tokens strictly increasing while
+ * the server runs, even if its clock steps back; the clock keeps them increasing where the
+ * counter is behind: after a restart of a Redis that keeps nothing on disk, after retention
+ * ran out, and after a failover to a replica that missed the last grants (it has the counter
+ * as it was before them, so `last + 1` alone would give a lost grant's token out again). A
+ * resource gets at most one grant per script run, which takes well over a microsecond, so
+ * the counter does not run ahead of the clock; across a restart or failover this rests on
+ * the new server's clock not being behind the old one's by more than the switch took.
  * Tokens are written with `%.0f` because Lua 5.1's tostring keeps only 14 significant
  * digits and a microsecond timestamp has 16.
  */
@@ -81,7 +85,7 @@ if head then
   if ttl then
     local fence = redis.call('GET', KEYS[2])                    -- last token granted, if remembered
     local last = fence and tonumber(string.match(fence, '^%d+'))
-    local token = last and last + 1 or nowUs                    -- the next token
+    local token = math.max(last and last + 1 or 0, nowUs)       -- the next token (see top)
     local text = string.format('%.0f', token)                   -- all 16 digits
     redis.call('SET', KEYS[1], head .. ' ' .. text .. ' q', 'PX', ttl) -- the head holds it now, for its ttl
     redis.call('SET', KEYS[2], text .. ' q', 'PX', ARGV[4])     -- remember the token (others may still wait)
@@ -141,13 +145,8 @@ if queued then
 end
 if not lease and (not head or head == ARGV[1]) then             -- free, and nobody queued ahead of us
   local last = fence and tonumber(string.match(fence, '^%d+'))  -- last token granted, if remembered
-  local token
-  if last then
-    token = last + 1                                            -- the counter lives: one more
-  else
-    local now = redis.call('TIME')                              -- counter lost: start from the clock
-    token = tonumber(now[1]) * 1000000 + tonumber(now[2])       -- in microseconds, above every earlier token
-  end
+  local now = redis.call('TIME')                                -- the server clock, in microseconds:
+  local token = math.max(last and last + 1 or 0, tonumber(now[1]) * 1000000 + tonumber(now[2])) -- see top
   local text = string.format('%.0f', token)                     -- all 16 digits
   local mark = ''                                               -- the queue is empty (or was never there)
   if head then                                                  -- we were the head of the queue:
@@ -208,7 +207,9 @@ if lease then
 end
 local fence = redis.call('GET', KEYS[2])                        -- '<last token>[ q]'
 if not fence or string.sub(fence, -2) == ' q' then return 0 end -- a queue may wait, or no counter: ACQUIRE decides
-local text = string.format('%.0f', tonumber(fence) + 1)         -- an unmarked fence is digits only; all 16 of them
+local now = redis.call('TIME')                                  -- the server clock, in microseconds:
+local token = math.max(tonumber(fence) + 1, tonumber(now[1]) * 1000000 + tonumber(now[2])) -- see top
+local text = string.format('%.0f', token)                       -- an unmarked fence is digits only; all 16 of them
 redis.call('SET', KEYS[1], mine .. text, 'PX', ARGV[2])         -- the lease: ours, with its token, for ttlMs
 redis.call('SET', KEYS[2], text, 'PX', ARGV[3])                 -- remember the token for the next grant
 return tonumber(text)
