@@ -7,17 +7,17 @@
  * - `testPrefix(name)`: a key prefix unique to one test file and run, so that test files
  *   running in parallel on the shared server never touch each other's keys;
  *   `deletePrefix(url, prefix)` removes them afterwards.
- * - `startRedisServer()` / `startRedisCluster()`: self-started servers on free ports that keep
- *   nothing on disk, stopped by PID (never by name).
+ * - `startRedisServer()` / `startRedisCluster()` / `startSentinel()`: self-started servers on
+ *   free ports that keep nothing on disk, stopped by PID (never by name).
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, Redis } from 'ioredis';
-import { type RedisStore, redisStore } from '../../src/store/redis/RedisStore.js';
+import { type RedisStore, type RedisStoreOptions, redisStore } from '../../src/store/redis/RedisStore.js';
 
 /** The shared test Redis: `REDIS_URL`, or redis://127.0.0.1:6379. */
 export function redisUrl(): string {
@@ -223,26 +223,41 @@ export async function startRedisServer(options: StartRedisOptions = {}): Promise
   };
 }
 
-/** A Redis Cluster of self-started masters (no replicas). */
+/** A Redis Cluster of self-started masters (and replicas, when asked for). */
 export interface RedisCluster {
+  /** Every node; which are masters and which replicas: `CLUSTER NODES`. */
   readonly nodes: readonly RedisServer[];
   /** `{ host, port }` of every node, for `new Cluster(...)`. */
   readonly startupNodes: readonly { host: string; port: number }[];
   stop(): Promise<void>;
 }
 
+/** Options of {@link startRedisCluster}. */
+export interface StartClusterOptions {
+  /** Replicas per master (`--cluster-replicas`). @default 0 */
+  replicas?: number;
+  /** `cluster-node-timeout`: how long a node may be silent before it counts as failing. @default 2000 */
+  nodeTimeoutMs?: number;
+}
+
 /**
- * Starts `masters` cluster-enabled servers and joins them with
- * `redis-cli --cluster create ... --cluster-yes`; waits until every node reports
- * `cluster_state:ok`. Throws (after stopping what it started) when that takes over `timeoutMs`.
+ * Starts `masters` x (1 + `replicas`) cluster-enabled servers and joins them with
+ * `redis-cli --cluster create ... --cluster-replicas R --cluster-yes`; waits until every node
+ * reports `cluster_state:ok` and every replica's link to its master is up. Throws (after
+ * stopping what it started) when that takes over `timeoutMs`.
  */
-export async function startRedisCluster(masters = 3, timeoutMs = 20_000): Promise<RedisCluster> {
+export async function startRedisCluster(
+  masters = 3,
+  timeoutMs = 20_000,
+  options: StartClusterOptions = {},
+): Promise<RedisCluster> {
+  const replicas = options.replicas ?? 0;
   const nodes: RedisServer[] = [];
   const stopAll = async () => {
     for (const node of nodes) await node.stop();
   };
   try {
-    for (let i = 0; i < masters; i++) {
+    for (let i = 0; i < masters * (1 + replicas); i++) {
       const port = await freePort();
       nodes.push(
         await startRedisServer({
@@ -253,14 +268,21 @@ export async function startRedisCluster(masters = 3, timeoutMs = 20_000): Promis
             '--cluster-config-file',
             `nodes-${port}.conf`,
             '--cluster-node-timeout',
-            '2000',
+            String(options.nodeTimeoutMs ?? 2000),
           ],
         }),
       );
     }
     const create = spawnSync(
       'redis-cli',
-      ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'],
+      [
+        '--cluster',
+        'create',
+        ...nodes.map((n) => `127.0.0.1:${n.port}`),
+        '--cluster-replicas',
+        String(replicas),
+        '--cluster-yes',
+      ],
       { encoding: 'utf8', timeout: timeoutMs },
     );
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stderr}${create.stdout}`);
@@ -271,7 +293,10 @@ export async function startRedisCluster(masters = 3, timeoutMs = 20_000): Promis
       try {
         for (;;) {
           const info = String(await client.call('CLUSTER', 'INFO'));
-          if (info.includes('cluster_state:ok')) break;
+          const replication = await client.info('replication');
+          // A replica counts once it has synced: one whose link is still down could not be promoted.
+          const synced = !replication.includes('role:slave') || replication.includes('master_link_status:up');
+          if (info.includes('cluster_state:ok') && synced) break;
           if (Date.now() > deadline) throw new Error(`cluster node ${node.port} not ok within ${timeoutMs} ms`);
           await sleep(50);
         }
@@ -286,15 +311,96 @@ export async function startRedisCluster(masters = 3, timeoutMs = 20_000): Promis
   }
 }
 
+/** A Sentinel this test started. */
+export interface RedisSentinel {
+  readonly port: number;
+  readonly pid: number;
+  /** Kills it (SIGKILL) and waits until it is gone; removes its directory. */
+  stop(): Promise<void>;
+}
+
+/** Options of {@link startSentinel}. */
+export interface StartSentinelOptions {
+  /** The monitored master's name. @default 'mymaster' */
+  name?: string;
+  /** Sentinels that must agree the master is down. @default 1 */
+  quorum?: number;
+  /** `down-after-milliseconds`: silence before the master counts as down. @default 30000 (Redis') */
+  downAfterMs?: number;
+  /** `failover-timeout`. @default 180000 (Redis') */
+  failoverTimeoutMs?: number;
+}
+
+/**
+ * Starts `redis-server <conf> --sentinel` monitoring the master on `masterPort` and waits
+ * until it answers PING.
+ */
+export async function startSentinel(masterPort: number, options: StartSentinelOptions = {}): Promise<RedisSentinel> {
+  const port = await freePort();
+  const dir = tempDir(`ringway-sentinel-${port}-`);
+  const conf = join(dir, 'sentinel.conf');
+  const pidfile = join(dir, 'sentinel.pid');
+  const name = options.name ?? 'mymaster';
+  writeFileSync(
+    conf,
+    [
+      `port ${port}`,
+      'bind 127.0.0.1',
+      `dir ${dir}`,
+      `pidfile ${pidfile}`,
+      'daemonize yes',
+      `logfile ${join(dir, 'sentinel.log')}`,
+      `sentinel monitor ${name} 127.0.0.1 ${masterPort} ${options.quorum ?? 1}`,
+      ...(options.downAfterMs === undefined ? [] : [`sentinel down-after-milliseconds ${name} ${options.downAfterMs}`]),
+      ...(options.failoverTimeoutMs === undefined
+        ? []
+        : [`sentinel failover-timeout ${name} ${options.failoverTimeoutMs}`]),
+      '',
+    ].join('\n'),
+  );
+  const started = spawnSync('redis-server', [conf, '--sentinel'], { encoding: 'utf8' });
+  if (started.status !== 0) throw new Error(`sentinel failed to start on ${port}: ${started.stderr}${started.stdout}`);
+  let pid = 0;
+  const deadline = Date.now() + 10_000;
+  while (pid === 0 || !(await pingRedis(`redis://127.0.0.1:${port}`, 300))) {
+    if (Date.now() > deadline) throw new Error(`sentinel on ${port} did not answer within 10 s`);
+    try {
+      pid = Number(readFileSync(pidfile, 'utf8').trim());
+    } catch {
+      pid = 0;
+    }
+    await sleep(20);
+  }
+  return {
+    port,
+    get pid() {
+      return pid;
+    },
+    async stop() {
+      if (pid !== 0 && alive(pid)) {
+        process.kill(pid, 'SIGKILL');
+        const gone = Date.now() + 5_000;
+        while (alive(pid) && Date.now() < gone) await sleep(10);
+      }
+      pid = 0;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 /**
  * A `redisStore` over a new Cluster client for `cluster`'s nodes; closing the store also
  * disconnects that client (the store leaves clients it was given open).
  */
-export async function clusterStore(cluster: Promise<RedisCluster>, prefix: string): Promise<RedisStore> {
+export async function clusterStore(
+  cluster: Promise<RedisCluster>,
+  prefix: string,
+  options: Omit<RedisStoreOptions, 'prefix'> = {},
+): Promise<RedisStore> {
   const { startupNodes } = await cluster;
   const client = new Cluster([...startupNodes], { redisOptions: { maxRetriesPerRequest: 1 } });
   client.on('error', () => {});
-  const store = redisStore(client, { prefix });
+  const store = redisStore(client, { ...options, prefix });
   const close = store.close.bind(store);
   return Object.assign(store, {
     close: async () => {
