@@ -272,6 +272,46 @@ describe.skipIf(!haveRedisServerBinary())('redis store against a server that die
     await store.close();
   });
 
+  it('a connection that drops fails the commands in flight at once, also when it is back before commandTimeoutMs (found in failover review)', async () => {
+    server ??= await startRedisServer();
+    // A long command timeout: only the drop can end these calls before the test's own timeout.
+    const store = redisStore(server.url, { commandTimeoutMs: 60_000 });
+    const req = (resource: string) => ({ resource, holder: 'a', ttlMs: 10_000, fair: false, queueTtlMs: 1_000 });
+    expect((await store.locks.acquire(req('before-drop'))).acquired).toBe(true);
+    const pid = server.pid;
+    process.kill(pid, 'SIGSTOP'); // sent, no reply...
+    const inFlight = [store.locks.acquire(req('in-flight')), store.time(), store.config.get('ns', 'k')];
+    const outcomes = inFlight.map((p) =>
+      p.then(
+        () => 'resolved',
+        (err: { code?: string; message?: string }) => `${err.code}: ${err.message}`,
+      ),
+    );
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      // ...the connection drops (as in a failover or a network blip) and the client
+      // reconnects at once: ioredis (no resend) forgets the commands it had sent.
+      (store.client as unknown as { stream: { destroy(): void } }).stream.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    for (const outcome of await Promise.all(outcomes)) {
+      expect(outcome).toMatch(/^ERR_STORE_UNAVAILABLE: .*connection closed/);
+    }
+    // The client reconnects by itself and works.
+    let after: boolean | undefined;
+    for (let i = 0; i < 100 && after === undefined; i++) {
+      after = await store.locks.acquire(req('after-drop')).then(
+        (r) => r.acquired,
+        () => undefined,
+      );
+      if (after === undefined) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(after).toBe(true);
+    await store.close();
+  }, 20_000);
+
   it('a command that timed out sends no follow-up: a failed acquire is not granted later (found in review)', async () => {
     server ??= await startRedisServer();
     const store = redisStore(server.url, { commandTimeoutMs: 200 });

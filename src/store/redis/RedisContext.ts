@@ -160,6 +160,20 @@ class Deadlines {
     entry.next = undefined;
   }
 
+  /**
+   * Rejects every command in flight with `error` (their connection closed: no reply can come;
+   * a late one from elsewhere is dropped, as after a timeout).
+   */
+  failAll(error: StoreUnavailableError): void {
+    let entry = this.#first;
+    while (entry !== undefined) {
+      this.#remove(entry);
+      entry.expired = true;
+      entry.reject(error);
+      entry = this.#first;
+    }
+  }
+
   readonly #expire = (): void => {
     this.#timer = undefined;
     const now = performance.now();
@@ -196,7 +210,22 @@ export class RedisContext {
     this.#deadlines = new Deadlines(commandTimeoutMs);
     this.#everReady = client.status === 'ready';
     if (!this.#everReady) client.once('ready', () => (this.#everReady = true));
+    client.on('close', this.#onClose);
   }
+
+  /**
+   * The connection closed: the commands sent on it get no reply. ioredis (without resend)
+   * forgets them and, when it reconnects at once (a failover, a network blip), never
+   * rejects them, so they would wait out commandTimeoutMs. Fail them now. Before the first
+   * 'ready' they sit in ioredis' offline queue and are still to be sent: the timer bounds
+   * those.
+   */
+  readonly #onClose = (): void => {
+    if (!this.#everReady) return;
+    this.#deadlines.failAll(
+      new StoreUnavailableError('redis: the connection closed before the reply; the command may or may not have run'),
+    );
+  };
 
   /** The channel name under this store's prefix. */
   channel(name: string): string {
@@ -271,6 +300,7 @@ export class RedisContext {
   /** Marks the context closed: later commands fail at once. */
   close(): void {
     this.#closed = true;
+    this.client.off('close', this.#onClose);
   }
 
   /**
