@@ -328,7 +328,8 @@ export class Gateway {
    */
   apply(config: ResolvedGatewayConfig, origin: RoutesOrigin = { source: 'code' }): void {
     const compiled = this.#compile(config, origin);
-    this.metrics?.forgetRoutes(new Set(config.routes.map((r) => r.name)));
+    // Routes and services that left take their series with them (live changes may rename them).
+    this.metrics?.forgetRoutes(new Set(config.routes.map((r) => r.name)), new Set(config.routes.map((r) => r.service)));
     this.#compiled = compiled;
     // Instances a static list no longer names take their metric series with them.
     if (this.metrics !== undefined) this.#forgetGoneUpstreams();

@@ -164,6 +164,9 @@ export class GatewayMetrics {
   readonly #routes = new Map<string, RouteStats>();
   #inFlightSource: (() => number) | undefined;
   #liveUpstreams: (() => ReadonlySet<string>) | undefined;
+  /** The routes and services live now, once {@link GatewayMetrics.forgetRoutes} said so. */
+  #liveRoutes: ReadonlySet<string> | undefined;
+  #liveServices: ReadonlySet<string> | undefined;
   #breakerSource: (() => Iterable<BreakerSample>) | undefined;
   #lockWaitSource: (() => number) | undefined;
   /** Set while {@link GatewayMetrics.#pruneGone} starts its own read of a counter. */
@@ -175,7 +178,8 @@ export class GatewayMetrics {
     // The upstream-labelled counters prune the instances that left at every scrape, like
     // requests_total: a count that arrives after an instance left (a try in flight when it
     // was deregistered, an ejection of an endpoint just removed) would otherwise bring its
-    // series back after the cleanup that ran on the change, for good.
+    // series back after the cleanup that ran on the change, for good. The same goes for the
+    // route- and service-labelled ones and the routes and services that live changes removed.
     function collect(this: Counter<string>): Promise<void> {
       return metrics.#pruneGone(this);
     }
@@ -240,6 +244,7 @@ export class GatewayMetrics {
       help: 'Retries started, by route and the reason of the failed try',
       labelNames: ['route', 'reason'],
       registers,
+      collect,
     });
     this.upstreamFailures = new Counter({
       name: 'ringway_gateway_upstream_failures_total',
@@ -253,6 +258,7 @@ export class GatewayMetrics {
       help: 'Requests refused by a rate limit, by route',
       labelNames: ['route'],
       registers,
+      collect,
     });
     this.rejected = new Counter({
       name: 'ringway_gateway_rejected_total',
@@ -338,25 +344,51 @@ export class GatewayMetrics {
     return s;
   }
 
-  /** Drops the counters of routes that no longer exist. */
-  forgetRoutes(keep: ReadonlySet<string>): void {
+  /**
+   * Drops the counters of routes that no longer exist. With `services` (those the routes use),
+   * the series of routes and services not in `keep` / `services` then go from the other
+   * counters too (retries, failures, rate limits, ejections), at the next
+   * {@link GatewayMetrics.forgetUpstreams} or scrape: route names and services that come and
+   * go with live changes would otherwise grow those series for ever.
+   */
+  forgetRoutes(keep: ReadonlySet<string>, services?: ReadonlySet<string>): void {
     for (const name of this.#routes.keys()) if (!keep.has(name)) this.#routes.delete(name);
+    if (services !== undefined) {
+      this.#liveRoutes = keep;
+      this.#liveServices = services;
+    }
   }
 
   /**
    * Drops the series of upstream instances that are gone (not in `live`), so that instances
-   * that come and go (pods named anew on every deploy) do not grow the series for ever.
+   * that come and go (pods named anew on every deploy) do not grow the series for ever; and
+   * those of routes and services {@link GatewayMetrics.forgetRoutes} removed.
    */
   async forgetUpstreams(live: ReadonlySet<string>): Promise<void> {
-    // (requests_total prunes itself at each scrape: see trackUpstreams.)
+    // requests_total prunes itself at each scrape (see trackUpstreams), and here too: its
+    // counts are 8 KB per route and upstream, and a gateway that nobody scrapes would keep
+    // them for every instance that ever answered (found by the soak test: 174 of them per
+    // route after 200 pods had come and gone).
+    for (const stats of this.#routes.values()) {
+      for (const upstream of stats.requests.keys()) {
+        if (upstream !== '' && !live.has(upstream)) stats.requests.delete(upstream);
+      }
+    }
     await this.#pruneGone(this.upstreamFailures as Counter<string>, live);
     await this.#pruneGone(this.ejections as Counter<string>, live);
+    await this.#pruneGone(this.retries as Counter<string>, live);
+    await this.#pruneGone(this.rateLimited as Counter<string>, live);
   }
 
-  /** Removes the series of `counter` whose upstream is not in `live` (by default: the tracked set). */
+  /**
+   * Removes the series of `counter` whose upstream is not in `live` (by default: the tracked
+   * set), or whose route or service is no longer live (once forgetRoutes said which are).
+   */
   async #pruneGone(counter: Counter<string>, live = this.#liveUpstreams?.()): Promise<void> {
     // counter.get() calls its collect() (this method) first: that inner call does nothing.
-    if (live === undefined || this.#reading) return;
+    const routes = this.#liveRoutes;
+    const services = this.#liveServices;
+    if ((live === undefined && routes === undefined) || this.#reading) return;
     let read: ReturnType<Counter<string>['get']>;
     this.#reading = true;
     try {
@@ -366,8 +398,14 @@ export class GatewayMetrics {
     }
     const { values } = await read;
     for (const { labels } of values) {
-      const upstream = labels.upstream;
-      if (typeof upstream === 'string' && !live.has(upstream)) counter.remove(labels as Record<string, string>);
+      const { upstream, route, service } = labels;
+      if (
+        (live !== undefined && typeof upstream === 'string' && !live.has(upstream)) ||
+        (routes !== undefined && typeof route === 'string' && !routes.has(route)) ||
+        (services !== undefined && typeof service === 'string' && !services.has(service))
+      ) {
+        counter.remove(labels as Record<string, string>);
+      }
     }
   }
 }
