@@ -17,7 +17,7 @@ import { resolveMaglevStrategyOptions } from '../../src/balancer/strategies/Magl
 import { checkRingEndpoints, resolveRingHashOptions } from '../../src/balancer/strategies/RingHash.js';
 import { InvalidOptionError } from '../../src/errors.js';
 import type { ResolvedRoute, ResolvedService, RouteStrategy } from '../config/GatewayConfig.js';
-import { isUpstreamUrl, type PoolUse, type UpstreamPools } from '../proxy/UpstreamPools.js';
+import { isUpstreamUrl, type PoolSettings, type PoolUse, type UpstreamPools } from '../proxy/UpstreamPools.js';
 
 /** An instance as a registry reports it (the fields the gateway uses). */
 export interface SourceInstance {
@@ -124,6 +124,14 @@ export class Upstreams {
   readonly #pools: UpstreamPools;
   readonly #source: InstanceSource | undefined;
   readonly #events: UpstreamEvents;
+  /**
+   * Balancers a change replaced while requests still held leases on them: they keep serving
+   * those requests' retries (README: requests in flight finish on the route they matched),
+   * and the pools of their settings stay open, until their last lease is released or
+   * {@link RETIRE_MAX_MS} passed. Checked every {@link RETIRE_CHECK_MS}.
+   */
+  readonly #retiring = new Map<Balancer, Retiring>();
+  #retireTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(pools: UpstreamPools, source: InstanceSource | undefined, events: UpstreamEvents = {}) {
@@ -214,7 +222,7 @@ export class Upstreams {
     // Phase 2: swap. Nothing below throws on a configuration.
     for (const [name, entry] of this.#services) {
       if (plan.get(name)?.entry !== entry) {
-        this.#stop(entry);
+        this.#stop(entry, true);
         this.#services.delete(name);
       }
     }
@@ -227,7 +235,7 @@ export class Upstreams {
           for (const [strategy, b] of entry.balancers) {
             if (out.includes(b)) b.update(entry.endpoints);
             else {
-              b.close();
+              this.#retire(b, entry);
               entry.balancers.delete(strategy);
             }
           }
@@ -236,12 +244,13 @@ export class Upstreams {
       this.#services.set(name, entry);
     }
     for (const { entry, strategy, balancer } of built) entry.balancers.set(strategy, balancer);
-    // Balancers no route uses any more are closed (their health checks stop).
+    // Balancers no route uses any more are closed (their health checks stop) once the
+    // requests that picked from them are done.
     const used = new Set(out);
     for (const entry of this.#services.values()) {
       for (const [strategy, b] of entry.balancers) {
         if (!used.has(b)) {
-          b.close();
+          this.#retire(b, entry);
           entry.balancers.delete(strategy);
         }
       }
@@ -367,25 +376,89 @@ export class Upstreams {
     if (this.#closed) return;
     const inUse: PoolUse[] = [];
     for (const entry of this.#services.values()) {
-      const { connections, connectTimeoutMs } = entry.config;
-      const settings = { connections, connectTimeoutMs };
+      const settings = poolSettings(entry.config);
       for (const e of entry.endpoints) inUse.push({ address: e.address, settings });
+    }
+    for (const { settings, addresses } of this.#retiring.values()) {
+      for (const address of addresses) inUse.push({ address, settings });
     }
     this.#pools.retain(inUse);
   }
 
-  #stop(entry: ServiceEntry): void {
+  /**
+   * Closes `b` now when no request holds a lease on it, else once the last is released: a
+   * retry of a request that picked from it still finds its instances (a closed balancer
+   * refuses every pick), over the pools of the settings it was made with.
+   */
+  #retire(b: Balancer, entry: ServiceEntry): void {
+    if (b.closed) return;
+    if (b.status().inFlight === 0) {
+      b.close();
+      return;
+    }
+    this.#retiring.set(b, {
+      settings: poolSettings(entry.config),
+      addresses: b.endpoints.map((e) => e.address),
+      until: performance.now() + RETIRE_MAX_MS,
+    });
+    this.#retireTimer ??= setInterval(this.#checkRetiring, RETIRE_CHECK_MS).unref();
+  }
+
+  readonly #checkRetiring = (): void => {
+    const now = performance.now();
+    let closed = false;
+    for (const [b, { until }] of this.#retiring) {
+      if (now < until && b.status().inFlight > 0) continue;
+      b.close();
+      this.#retiring.delete(b);
+      closed = true;
+    }
+    if (this.#retiring.size === 0) this.#stopRetiring();
+    if (closed) this.#retainPools();
+  };
+
+  #stopRetiring(): void {
+    if (this.#retireTimer !== undefined) clearInterval(this.#retireTimer);
+    this.#retireTimer = undefined;
+  }
+
+  /** Stops the service's watch and its balancers (`retire`: once their requests are done). */
+  #stop(entry: ServiceEntry, retire = false): void {
     entry.watch?.close();
     entry.watch = undefined;
-    for (const b of entry.balancers.values()) b.close();
+    for (const b of entry.balancers.values()) {
+      if (retire) this.#retire(b, entry);
+      else b.close();
+    }
     entry.balancers.clear();
   }
 
-  /** Stops watches, health checks and balancers. */
+  /** Stops watches, health checks and balancers (retiring ones too). */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     for (const entry of this.#services.values()) this.#stop(entry);
     this.#services.clear();
+    for (const b of this.#retiring.keys()) b.close();
+    this.#retiring.clear();
+    this.#stopRetiring();
   }
+}
+
+/** A balancer {@link Upstreams} replaced, kept for the requests that still hold its leases. */
+interface Retiring {
+  /** The pool settings its requests use, and the addresses they may retry on. */
+  readonly settings: PoolSettings;
+  readonly addresses: readonly string[];
+  /** performance.now() after which it is closed anyway (a stream may run for hours). */
+  readonly until: number;
+}
+
+/** How often retiring balancers are checked for their last lease. */
+const RETIRE_CHECK_MS = 250;
+/** The longest a replaced balancer serves the retries of its requests. */
+const RETIRE_MAX_MS = 300_000;
+
+function poolSettings(c: ResolvedService): PoolSettings {
+  return { connections: c.connections, connectTimeoutMs: c.connectTimeoutMs };
 }
