@@ -312,6 +312,23 @@ describe.skipIf(!haveRedisServerBinary())('redis store against a server that die
     await store.close();
   }, 20_000);
 
+  it('close() returns when the server stopped answering: QUIT is bounded by commandTimeoutMs, then the connection is dropped (found in lifecycle review)', async () => {
+    server ??= await startRedisServer();
+    const store = redisStore(server.url, { commandTimeoutMs: 300 });
+    const off = await store.changes.subscribe('paused-close', () => {});
+    expect(typeof off).toBe('function');
+    await store.time();
+    const pid = server.pid;
+    process.kill(pid, 'SIGSTOP'); // connected, answers nothing
+    try {
+      await store.close(); // hung for ever before (the test's timeout ends it)
+      expect(store.closed).toBe(true);
+      await expect(store.time()).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+  }, 15_000);
+
   it('a command that timed out sends no follow-up: a failed acquire is not granted later (found in review)', async () => {
     server ??= await startRedisServer();
     const store = redisStore(server.url, { commandTimeoutMs: 200 });

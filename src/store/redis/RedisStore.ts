@@ -172,8 +172,28 @@ export class RedisStore implements Store {
     this.#ctx.close();
     this.#restarts.close();
     await this.changes.close();
-    if (this.#owned) await this.client.quit().catch(() => this.client.disconnect());
+    if (this.#owned) await quitOrDrop(this.client, this.#ctx.commandTimeoutMs);
   }
+}
+
+/**
+ * QUIT, so that commands sent before it are answered first; but a server that stopped
+ * answering (paused, partitioned away) would hold it for ever, and with it the exit of the
+ * process that closes: past `timeoutMs` (or on a failure) the connection is dropped.
+ */
+async function quitOrDrop(client: RedisClient, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const quit = await Promise.race([
+    client.quit().then(
+      () => true,
+      () => false,
+    ),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (!quit) client.disconnect();
 }
 
 /**
