@@ -203,6 +203,8 @@ export class Gateway {
     this.rateLimiter =
       options.rateLimiter ??
       (this.store.kind === 'memory' ? new MemoryRateLimiter() : new StoreRateLimiter(this.store.rateLimits));
+    const limiter = this.rateLimiter;
+    if (limiter instanceof StoreRateLimiter) this.metrics?.trackRateLimitFailures(() => limiter.failures);
     this.#listenPort = options.port ?? config.listen.port;
     this.#listenHost = options.host ?? config.listen.host;
     const proxy = config.proxy;

@@ -169,6 +169,7 @@ export class GatewayMetrics {
   #liveServices: ReadonlySet<string> | undefined;
   #breakerSource: (() => Iterable<BreakerSample>) | undefined;
   #lockWaitSource: (() => number) | undefined;
+  #rateLimitFailureSource: (() => number) | undefined;
   /** Set while {@link GatewayMetrics.#pruneGone} starts its own read of a counter. */
   #reading = false;
 
@@ -300,6 +301,14 @@ export class GatewayMetrics {
     });
     register(
       new ScrapedMetric(
+        'ringway_gateway_rate_limit_store_failures_total',
+        'Rate-limit checks that could not reach the store and let the request through (fail open)',
+        'counter',
+        () => [{ labels: {}, value: this.#rateLimitFailureSource?.() ?? 0 }],
+      ),
+    );
+    register(
+      new ScrapedMetric(
         'ringway_gateway_lock_waiters',
         'Lock acquires through the admin API waiting now',
         'gauge',
@@ -322,6 +331,11 @@ export class GatewayMetrics {
   /** Where the lock-waiters gauge reads its value when scraped. */
   trackLockWaits(source: () => number): void {
     this.#lockWaitSource = source;
+  }
+
+  /** Where the rate-limit store-failure counter reads its value when scraped. */
+  trackRateLimitFailures(source: () => number): void {
+    this.#rateLimitFailureSource = source;
   }
 
   /** Where the in-flight gauge reads its value when scraped. */
