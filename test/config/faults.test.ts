@@ -1,11 +1,3 @@
-/**
- * The config center when its Redis dies: a self-started redis-server (keeping nothing on
- * disk) is stopped while clients run, then started again, empty. While it is away, reads
- * return the last values with `stale: true`, writes fail with ERR_STORE_UNAVAILABLE, and the
- * center reports itself degraded. When it is back, watches keep their last values (the store
- * lost them: reported `lost`, never as deletes) and catch up with every write made after it.
- */
-import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigCenter, type ConfigChange, type ConfigEvent } from '../../src/config/ConfigCenter.js';
 import { redisStore } from '../../src/store/redis/RedisStore.js';
@@ -14,6 +6,7 @@ import {
   haveRedisServerBinary,
   type RedisServer,
   redisUrl,
+  replyCutter,
   requireRedis,
   startRedisServer,
   testPrefix,
@@ -94,47 +87,6 @@ describe.skipIf(!haveRedisServerBinary())('config center: redis-server stopped a
   }, 60_000);
 });
 
-/**
- * A loopback TCP proxy to Redis that, once armed with a marker, cuts the connection instead
- * of passing on the next reply holding that marker: the command ran, its answer is lost.
- */
-async function replyCutter(target: URL): Promise<{ url: string; arm(marker: string): void; close(): Promise<void> }> {
-  let marker: string | undefined;
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(Number(target.port || 6379), target.hostname);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', () => {});
-      s.on('close', () => sockets.delete(s));
-    }
-    client.on('data', (d) => upstream.write(d));
-    upstream.on('data', (d: Buffer) => {
-      if (marker !== undefined && d.includes(marker)) {
-        marker = undefined;
-        client.destroy();
-        upstream.destroy();
-        return;
-      }
-      client.write(d);
-    });
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    arm: (m) => {
-      marker = m;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
-
 const haveRedis = await requireRedis('config writes whose reply is lost');
 
 /** Waits (bounded) until the store answers again after its connection dropped. */
@@ -157,7 +109,8 @@ describe.skipIf(!haveRedis)('config center: a write whose reply is lost', () => 
     // ioredis re-sends commands left unanswered by a dropped connection unless told not to;
     // the store's scripts are not idempotent, so a resend would apply a write twice and turn
     // a CAS that succeeded into a conflict.
-    const cutter = await replyCutter(new URL(redisUrl()));
+    const target = new URL(redisUrl());
+    const cutter = await replyCutter({ host: target.hostname, port: Number(target.port || 6379) });
     const prefix = testPrefix('config-lost-reply');
     const store = redisStore(cutter.url, {
       prefix,

@@ -13,7 +13,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, Redis } from 'ioredis';
@@ -408,4 +408,52 @@ export async function clusterStore(
       client.disconnect();
     },
   });
+}
+
+/**
+ * A loopback TCP proxy to a Redis server that, once armed with a marker, cuts the connection
+ * instead of passing on the next reply holding that marker: the command ran, its answer is
+ * lost (as when a master dies right after running a command, or the network drops). The
+ * server stays up. Close it to drop every connection through it.
+ */
+export async function replyCutter(target: {
+  host: string;
+  port: number;
+}): Promise<{ url: string; port: number; arm(marker: string): void; close(): Promise<void> }> {
+  let marker: string | undefined;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(target.port, target.host);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => sockets.delete(s));
+    }
+    client.on('data', (d) => upstream.write(d));
+    upstream.on('data', (d: Buffer) => {
+      if (marker !== undefined && d.includes(marker)) {
+        marker = undefined;
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
+      client.write(d);
+    });
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    arm: (m) => {
+      marker = m;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }

@@ -1,21 +1,3 @@
-/**
- * A Redis store through a real failover: a Sentinel-managed master with one replica, and a
- * Redis Cluster of 3 masters + 3 replicas (cluster-node-timeout 1 s). The master is killed by
- * PID (SIGKILL), the replica is promoted, and the tests check what a ringway store does:
- * calls in the gap fail with ERR_STORE_UNAVAILABLE instead of hanging, the store comes back
- * by itself, the change feed delivers again, onRestart fires, registry and config watches see
- * changes made after the failover, a lock held across it stays held, and fencing tokens keep
- * increasing. Everything is replicated before the kill (a write + WAIT), except one lock
- * granted while the replica is cut off: the failover loses it, as asynchronous replication
- * can, and the holder must be told.
- *
- * The registry and config center run with sweeps/polls of a minute, so what reaches their
- * watches after the failover came through the change feed (or the restart resync), not a poll.
- *
- * Last, a Cluster client and a command whose connection drops after it ran (what a master
- * that dies at that moment leaves behind): is it sent a second time?
- */
-import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
 import { Cluster, type ClusterOptions, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigCenter } from '../../src/config/ConfigCenter.js';
@@ -31,6 +13,7 @@ import {
   type RedisCluster,
   type RedisSentinel,
   type RedisServer,
+  replyCutter,
   startRedisCluster,
   startRedisServer,
   startSentinel,
@@ -540,50 +523,6 @@ failoverScenario('cluster failover (3 masters + 3 replicas)', async () => {
 });
 
 /**
- * A loopback TCP proxy to one Redis node that, once armed with a marker, cuts the connection
- * instead of passing on the next reply holding that marker: the command ran, its answer is
- * lost (as when a master dies right after running a command). The node stays up.
- */
-async function replyCutter(
-  targetPort: number,
-): Promise<{ port: number; arm(marker: string): void; close(): Promise<void> }> {
-  let marker: string | undefined;
-  const sockets = new Set<Socket>();
-  const server = createNetServer((client) => {
-    const upstream = connect(targetPort, '127.0.0.1');
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', () => {});
-      s.on('close', () => sockets.delete(s));
-    }
-    client.on('data', (d) => upstream.write(d));
-    upstream.on('data', (d: Buffer) => {
-      if (marker !== undefined && d.includes(marker)) {
-        marker = undefined;
-        client.destroy();
-        upstream.destroy();
-        return;
-      }
-      client.write(d);
-    });
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    arm: (m) => {
-      marker = m;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-/**
  * What a master that dies right after running a command leaves behind: a connection closed
  * before the reply. The README promises such a command fails with ERR_STORE_UNAVAILABLE and is
  * never sent a second time (the scripts are not idempotent: a CAS that succeeded would come
@@ -615,7 +554,7 @@ describe.skipIf(!canStart)('cluster: a write whose reply is lost', () => {
     } finally {
       admin.disconnect();
     }
-    cutter = await replyCutter(victim);
+    cutter = await replyCutter({ host: '127.0.0.1', port: victim });
   }, 30_000);
 
   afterAll(async () => {
