@@ -618,7 +618,9 @@ describe('shutdown', () => {
 });
 
 describe.skipIf(!haveRedisServerBinary())('shutdown with Redis away', { concurrent: true }, () => {
-  const demoConfig = (basePort: number, upstreamUrl: string): string =>
+  // Demo upstreams on free ports (basePort 0): ports picked in advance could be taken by a
+  // parallel test before the gateway binds them.
+  const demoConfig = (upstreamUrl: string): string =>
     configFile({
       listen: { host: '127.0.0.1', port: 0 },
       proxy: { drainTimeoutMs: 1_000 },
@@ -628,16 +630,8 @@ describe.skipIf(!haveRedisServerBinary())('shutdown with Redis away', { concurre
         { match: { prefix: '/' }, service: 'a' },
       ],
       services: { a: { static: [upstreamUrl] } },
-      demo: { service: 'demo', instances: 2, basePort },
+      demo: { service: 'demo', instances: 2, basePort: 0 },
     });
-
-  /** Two free ports in a row, for demo upstreams. */
-  async function twoFreePorts(): Promise<number> {
-    for (;;) {
-      const a = await closedPort();
-      if ((await tryConnect(a + 1)) === 'ECONNREFUSED' && a + 1 < 65_536) return a;
-    }
-  }
 
   it('Redis killed while running: the proxy keeps serving (rate limits let through), SIGTERM exits 0 promptly', async ({
     onTestFinished,
@@ -645,12 +639,7 @@ describe.skipIf(!haveRedisServerBinary())('shutdown with Redis away', { concurre
     const s = scope(onTestFinished);
     const up = await upstream(s, (_req, res) => res.end('up'));
     const redis = await redisServer(s);
-    const { gw, port, admin } = await startedGateway(s, [
-      '-c',
-      demoConfig(await twoFreePorts(), up.url),
-      '--redis',
-      redis.url,
-    ]);
+    const { gw, port, admin } = await startedGateway(s, ['-c', demoConfig(up.url), '--redis', redis.url]);
     // The gateway registered its demo instances.
     const before = await send(admin, '/v1/services/demo', { headers: { authorization: `Bearer ${TOKEN}` } });
     expect(JSON.parse(before.body).instances).toHaveLength(2);
@@ -672,12 +661,7 @@ describe.skipIf(!haveRedisServerBinary())('shutdown with Redis away', { concurre
     const s = scope(onTestFinished);
     const up = await upstream(s, (_req, res) => res.end('up'));
     const redis = await redisServer(s);
-    const { gw, admin } = await startedGateway(s, [
-      '-c',
-      demoConfig(await twoFreePorts(), up.url),
-      '--redis',
-      redis.url,
-    ]);
+    const { gw, admin } = await startedGateway(s, ['-c', demoConfig(up.url), '--redis', redis.url]);
     const before = await send(admin, '/v1/services/demo', { headers: { authorization: `Bearer ${TOKEN}` } });
     expect(JSON.parse(before.body).instances).toHaveLength(2);
     process.kill(redis.pid, 'SIGSTOP');
