@@ -2,13 +2,13 @@
 // SIGTERM and exits 0, and a start-up cancelled by a signal that leaves no port open.
 import { spawn } from 'node:child_process';
 import { request } from 'node:http';
-import { type AddressInfo, connect, createServer } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { COMMANDS, FLAGS, helpText, main, version } from '../../server/cli.js';
 import type { Gateway } from '../../server/gateway.js';
 import { haveRedisServerBinary, type RedisServer, startRedisServer } from '../helpers/redis.js';
-import { configFile, createTestGateway, NO_UPSTREAM, spawnGateway, startUpstream } from './helpers.js';
+import { configFile, createTestGateway, NO_UPSTREAM, spawnGateway, startUpstream, tryConnect } from './helpers.js';
 
 function io() {
   const out: string[] = [];
@@ -112,18 +112,6 @@ describe('ringway CLI', () => {
     await slow.close();
   });
 });
-
-/** Resolves with the connect error code, or 'connected'. */
-function tryConnect(port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve('connected');
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? String(err)));
-  });
-}
 
 // The CLI's SIGTERM handler calls gateway.close(); when that happens while listen() is still
 // starting, the start is cancelled: no port opens after it, and those already open close.

@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import {
+  type Agent,
   createServer,
   request as httpRequest,
   type IncomingMessage,
@@ -158,6 +159,18 @@ export async function closedPort(): Promise<number> {
   return port;
 }
 
+/** Resolves with the connect error code, or 'connected'. */
+export function tryConnect(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('connected');
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? String(err)));
+  });
+}
+
 /** Waits until `check` holds, polling; throws after `ms`. */
 export async function until(check: () => boolean | Promise<boolean>, ms = 10_000, what = 'condition'): Promise<void> {
   const end = Date.now() + ms;
@@ -178,11 +191,24 @@ export interface Reply {
 export function send(
   port: number,
   path: string,
-  options: { method?: string; headers?: Record<string, string | string[]>; body?: string | Buffer } = {},
+  options: {
+    method?: string;
+    headers?: Record<string, string | string[]>;
+    body?: string | Buffer;
+    /** Keep-alive through this agent; by default a connection of its own. */
+    agent?: Agent;
+  } = {},
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { host: '127.0.0.1', port, path, method: options.method ?? 'GET', headers: options.headers ?? {}, agent: false },
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: options.method ?? 'GET',
+        headers: options.headers ?? {},
+        agent: options.agent ?? false,
+      },
       (res) => {
         let body = '';
         res.setEncoding('utf8');

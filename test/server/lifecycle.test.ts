@@ -8,7 +8,7 @@
 // configured limits. Bounds are generous "not a hang" limits, not timings.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, type IncomingMessage, request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServiceRegistry } from '../../src/registry/ServiceRegistry.js';
 import { redisStore } from '../../src/store/redis/RedisStore.js';
 import { haveRedisServerBinary, type RedisServer, startRedisServer } from '../helpers/redis.js';
-import { closedPort, configFile, send, startUpstream, type Upstream, until } from './helpers.js';
+import { closedPort, configFile, send, startUpstream, tryConnect, type Upstream, until } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI_JS = join(ROOT, 'dist/server/cli.js');
@@ -137,18 +137,6 @@ async function startedGateway(s: Scope, args: string[]): Promise<{ gw: Cli; port
   return { gw, port, admin };
 }
 
-/** Resolves with the connect error code, or 'connected'. */
-function tryConnect(port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve('connected');
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? String(err)));
-  });
-}
-
 /** A TCP port held by this process until the test ends. */
 async function portInUse(s: Scope): Promise<number> {
   const server = createServer();
@@ -169,27 +157,6 @@ async function redisServer(s: Scope): Promise<RedisServer> {
   const redis = await startRedisServer();
   s.add(() => redis.stop());
   return redis;
-}
-
-/** A response read to its end (or to its failure). */
-function get(
-  port: number,
-  path: string,
-  agent?: Agent,
-): Promise<{ status: number; headers: IncomingMessage['headers']; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: agent ?? false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => {
-        body += c;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 const tempDirs: string[] = [];
@@ -434,11 +401,11 @@ describe.skipIf(!haveRedisServerBinary())('start-up with --redis', { concurrent:
     await gw.waitFor(/ringway gateway ready/, 15_000);
     const port = Number((await gw.waitFor(/"msg":"listening at http:\/\/127\.0\.0\.1:(\d+)"/))[1]);
     const admin = Number((await gw.waitFor(/admin API listening at http:\/\/127\.0\.0\.1:(\d+)/))[1]);
-    expect((await get(port, '/x')).status).toBe(200);
-    expect((await get(port, '/reg')).status).toBe(503);
-    expect((await get(admin, '/healthz')).status).toBe(200);
+    expect((await send(port, '/x')).status).toBe(200);
+    expect((await send(port, '/reg')).status).toBe(503);
+    expect((await send(admin, '/healthz')).status).toBe(200);
     // Nothing answers and nothing was ever read from the registry: not ready.
-    const ready = await get(admin, '/readyz');
+    const ready = await send(admin, '/readyz');
     expect(ready.status, ready.body).toBe(503);
     const at = gw.signal('SIGTERM');
     const r = await exitWithin(gw, 10_000);
@@ -498,7 +465,7 @@ describe('shutdown', () => {
       else setTimeout(() => res.end('finished'), 1_000);
     });
     const { gw, port } = await startedGateway(s, ['-c', config({ proxy: { drainTimeoutMs: 5_000 } }, slow.url)]);
-    const inFlight = [get(port, '/slow/1'), get(port, '/slow/2'), get(port, '/slow/3')];
+    const inFlight = [send(port, '/slow/1'), send(port, '/slow/2'), send(port, '/slow/3')];
     // A client with a request head half sent when the signal comes.
     const half = connect(port, '127.0.0.1');
     let halfAnswer = '';
@@ -536,11 +503,11 @@ describe('shutdown', () => {
     const { gw, port } = await startedGateway(s, ['-c', config({ proxy: { drainTimeoutMs: 5_000 } }, up.url)]);
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     s.add(() => agent.destroy());
-    expect((await get(port, '/fast', agent)).status).toBe(200);
+    expect((await send(port, '/fast', { agent })).status).toBe(200);
     const idle = Object.values(agent.freeSockets)[0]?.[0] as Socket;
     expect(idle).toBeDefined();
     const idleClosed = new Promise<void>((resolve) => idle.once('close', () => resolve()));
-    const slow = get(port, '/slow');
+    const slow = send(port, '/slow');
     await until(() => up.seen.length === 2, 10_000, 'the slow request upstream');
     gw.signal('SIGTERM');
     await idleClosed;
@@ -598,7 +565,7 @@ describe('shutdown', () => {
     const runs = (['SIGTERM', 'SIGINT'] as const).map(async (second) => {
       const hold = await upstream(s, () => {}); // never answers
       const { gw, port } = await startedGateway(s, ['-c', config({ proxy: { drainTimeoutMs: 60_000 } }, hold.url)]);
-      const pending = get(port, '/held').catch(() => undefined);
+      const pending = send(port, '/held').catch(() => undefined);
       await until(() => hold.seen.length > 0, 10_000, 'the request upstream');
       gw.signal('SIGTERM');
       await gw.waitFor(/shutting down: draining in-flight requests/);
@@ -644,9 +611,9 @@ describe.skipIf(!haveRedisServerBinary())('shutdown with Redis away', { concurre
     const before = await send(admin, '/v1/services/demo', { headers: { authorization: `Bearer ${TOKEN}` } });
     expect(JSON.parse(before.body).instances).toHaveLength(2);
     await redis.stop();
-    expect((await get(port, '/x')).status).toBe(200);
-    expect((await get(port, '/limited')).status).toBe(200);
-    expect((await get(admin, '/healthz')).status).toBe(200);
+    expect((await send(port, '/x')).status).toBe(200);
+    expect((await send(port, '/limited')).status).toBe(200);
+    expect((await send(admin, '/healthz')).status).toBe(200);
     const at = gw.signal('SIGTERM');
     const r = await exitWithin(gw, 15_000);
     expect(r, gw.stdout()).not.toBe('hang');
