@@ -411,7 +411,7 @@ export class Gateway {
     const live = new Set<string>();
     for (const name of this.upstreams.serviceNames) {
       for (const balancer of this.upstreams.balancers(name).values()) {
-        for (const e of balancer.status().endpoints) live.add(e.endpoint.id);
+        for (const e of balancer.endpoints) live.add(e.id);
       }
     }
     return live;

@@ -396,13 +396,15 @@ export class GatewayMetrics {
 
   /**
    * Removes the series of `counter` whose upstream is not in `live` (by default: the tracked
-   * set), or whose route or service is no longer live (once forgetRoutes said which are).
+   * set, read only when a series has an upstream label), or whose route or service is no
+   * longer live (once forgetRoutes said which are).
    */
-  async #pruneGone(counter: Counter<string>, live = this.#liveUpstreams?.()): Promise<void> {
+  async #pruneGone(counter: Counter<string>, live?: ReadonlySet<string>): Promise<void> {
     // counter.get() calls its collect() (this method) first: that inner call does nothing.
     const routes = this.#liveRoutes;
     const services = this.#liveServices;
-    if ((live === undefined && routes === undefined) || this.#reading) return;
+    const liveSource = this.#liveUpstreams;
+    if ((live === undefined && liveSource === undefined && routes === undefined) || this.#reading) return;
     let read: ReturnType<Counter<string>['get']>;
     this.#reading = true;
     try {
@@ -413,6 +415,7 @@ export class GatewayMetrics {
     const { values } = await read;
     for (const { labels } of values) {
       const { upstream, route, service } = labels;
+      if (typeof upstream === 'string') live ??= liveSource?.();
       if (
         (live !== undefined && typeof upstream === 'string' && !live.has(upstream)) ||
         (routes !== undefined && typeof route === 'string' && !routes.has(route)) ||
