@@ -20,6 +20,9 @@
  * - reply-from: Fastify 5 + @fastify/reply-from, a catch-all route;
  * - fast-gateway: fast-gateway 5 with one route;
  * - nginx: one worker, keep-alive to the upstream (only when Debian's nginx is installed);
+ * - nginx (headers): the same nginx set up to do the header work ringway does on every request
+ *   (X-Forwarded-For/-Proto/-Host and X-Request-Id to the upstream, the request id back to the
+ *   client): what nginx costs doing the same job. Not a target; the target is plain nginx;
  * - bare undici: node:http + undici `Pool.dispatch` with nothing else, the floor for a Node
  *   proxy (no routing, request ids, retries, balancing or metrics), to show what the features cost.
  *
@@ -80,6 +83,7 @@ const PORTS = {
   nginx: 19_013,
   'bare undici': 19_014,
   'ringway (baseline)': 19_015,
+  'nginx (headers)': 19_016,
 } as const;
 const PATH = '/api/hello';
 
@@ -259,10 +263,24 @@ function ringwayPeer(baselineDir?: string): Peer {
 
 let ringwayBuild = '';
 
-function nginxPeer(): Peer {
+/**
+ * nginx with one worker. `headers`: also the header work ringway does on every request (see
+ * the file's comment), with the variables nginx documents for it.
+ */
+function nginxPeer(headers = false): Peer {
+  const name = headers ? 'nginx (headers)' : 'nginx';
+  const port = PORTS[name];
+  const extra = headers
+    ? `
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $http_host;
+      proxy_set_header X-Request-Id $request_id;
+      add_header X-Request-Id $request_id always;`
+    : '';
   return {
-    name: 'nginx',
-    port: PORTS.nginx,
+    name,
+    port,
     async start() {
       const bin = ['nginx', '/usr/sbin/nginx'].find((b) => have(b) || existsSync(b));
       if (bin === undefined) return 'nginx is not installed (apt-get install nginx-light)';
@@ -279,11 +297,11 @@ http {
   access_log off;
   upstream up { server 127.0.0.1:${UPSTREAM_PORT}; keepalive 64; }
   server {
-    listen 127.0.0.1:${PORTS.nginx};
+    listen 127.0.0.1:${port};
     location / {
       proxy_pass http://up;
       proxy_http_version 1.1;
-      proxy_set_header Connection "";
+      proxy_set_header Connection "";${extra}
     }
   }
 }
@@ -430,6 +448,7 @@ async function main(): Promise<void> {
     nodePeer('reply-from', REPLY_FROM_CODE, '@fastify/reply-from'),
     nodePeer('fast-gateway', FAST_GATEWAY_CODE, 'fast-gateway'),
     nginxPeer(),
+    nginxPeer(true),
     nodePeer('bare undici', BARE_CODE, 'undici'),
     ...(args.baseline === undefined ? [] : [ringwayPeer(args.baseline)]),
   ];
@@ -551,7 +570,12 @@ async function main(): Promise<void> {
       };
     }
     // Not targets, for reading the others: the floor, and the code before a change.
-    for (const peer of new Set(['bare undici', 'ringway (baseline)', ...(PAIR === undefined ? [] : [PAIR])])) {
+    for (const peer of new Set([
+      'bare undici',
+      'nginx (headers)',
+      'ringway (baseline)',
+      ...(PAIR === undefined ? [] : [PAIR]),
+    ])) {
       if (peer === 'nginx' || peer === 'reply-from' || peer === 'fast-gateway') {
         if (PAIR === peer) {
           const cpu = perRound(peer, (s) => s.cpuUsPerReq ?? Number.NaN);
