@@ -1,4 +1,4 @@
-// ioredis is loaded only when a Redis store is made from a URL. Loading it has a cost for the
+// ioredis is loaded only when a Redis store is made from a URL. Loading it plainly has a cost for the
 // whole process: its resp/verbatim-string.js declares `class VerbatimString extends String`,
 // and once any object has String.prototype as its prototype, V8 (Node 20) stops inlining
 // String.prototype methods on string primitives: every `s.charCodeAt(i)`, `s.indexOf(x)` or
@@ -9,12 +9,17 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { redisUrl, requireRedis } from '../helpers/redis.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Runs an ES module body in a fresh node and returns what it prints. */
-function run(body: string): string {
-  return execFileSync(process.execPath, ['--input-type=module', '-e', body], { cwd: root, encoding: 'utf8' }).trim();
+function run(body: string, env: NodeJS.ProcessEnv = process.env): string {
+  return execFileSync(process.execPath, ['--input-type=module', '-e', body], {
+    cwd: root,
+    encoding: 'utf8',
+    env,
+  }).trim();
 }
 
 const LOADED = `Object.keys((await import('node:module')).createRequire(import.meta.url).cache).some((k) => k.includes('/node_modules/ioredis/'))`;
@@ -43,4 +48,95 @@ describe('ioredis is loaded lazily', () => {
     `);
     expect(JSON.parse(out)).toEqual([false, true]);
   });
+});
+
+// ioredis 6's VerbatimString (never made by ioredis itself) is what slows every string
+// method; ringway loads ioredis with a stand-in for it that does not extend String
+// (src/store/redis/loadIoredis.ts). Each case runs in a fresh process: the effect is for life.
+const redisAvailable = await requireRedis('ioredis stand-in end to end');
+
+/** In the child: whether ioredis' VerbatimString, as its decoder sees it, extends String. */
+const EXTENDS_STRING = `(async () => {
+  const require = (await import('node:module')).createRequire(import.meta.url);
+  const file = require.resolve('ioredis').replace(/index\\.js$/, 'resp/verbatim-string.js');
+  const { VerbatimString } = require(file);
+  return String.prototype.isPrototypeOf(VerbatimString.prototype);
+})()`;
+
+describe('ioredis is loaded without slowing every string method', () => {
+  it('redisStore(url) loads it with a VerbatimString that does not extend String, and says so', () => {
+    const out = run(`
+      const { redisStore } = await import('./dist/src/index.js');
+      const store = redisStore('redis://127.0.0.1:1', { redisOptions: { lazyConnect: true } });
+      await store.close();
+      const loader = await import('./dist/src/store/redis/loadIoredis.js');
+      console.log(JSON.stringify([loader.standIn, await ${EXTENDS_STRING}]));
+    `);
+    expect(JSON.parse(out)).toEqual(['installed', false]);
+  });
+
+  it('the stand-in has the fields and string value of the class it replaces', () => {
+    const out = run(`
+      const { VerbatimString } = await import('./dist/src/store/redis/loadIoredis.js');
+      const v = new VerbatimString('txt', 'some text');
+      console.log(JSON.stringify([v.format, String(v), \`\${v}\`, v.valueOf(), v instanceof String]));
+    `);
+    expect(JSON.parse(out)).toEqual(['txt', 'some text', 'some text', 'some text', false]);
+  });
+
+  it('an app that loaded ioredis first keeps its module untouched', () => {
+    const out = run(`
+      await import('ioredis');
+      const { redisStore } = await import('./dist/src/index.js');
+      const store = redisStore('redis://127.0.0.1:1', { redisOptions: { lazyConnect: true } });
+      await store.close();
+      const loader = await import('./dist/src/store/redis/loadIoredis.js');
+      console.log(JSON.stringify([loader.standIn, await ${EXTENDS_STRING}]));
+    `);
+    expect(JSON.parse(out)).toEqual(['already-loaded', true]);
+  });
+
+  it('RINGWAY_IOREDIS_PRISTINE=1 loads it untouched', () => {
+    const out = run(
+      `
+      const { redisStore } = await import('./dist/src/index.js');
+      const store = redisStore('redis://127.0.0.1:1', { redisOptions: { lazyConnect: true } });
+      await store.close();
+      const loader = await import('./dist/src/store/redis/loadIoredis.js');
+      console.log(JSON.stringify([loader.standIn, await ${EXTENDS_STRING}]));
+    `,
+      { ...process.env, RINGWAY_IOREDIS_PRISTINE: '1' },
+    );
+    expect(JSON.parse(out)).toEqual(['disabled', true]);
+  });
+
+  it.skipIf(!redisAvailable)(
+    'with the stand-in, the store works against a real Redis (scripts, INFO for restarts), and so does an app client made after it',
+    () => {
+      const out = run(`
+        const { redisStore, LockManager, ConfigCenter } = await import('./dist/src/index.js');
+        const prefix = 'test:standin:' + process.pid + ':';
+        const store = redisStore(${JSON.stringify(redisUrl())}, { prefix });
+        const locks = new LockManager({ store });
+        const lock = await locks.acquire('r', { ttlMs: 5000 });
+        const token = String(lock.token);
+        await lock.release();
+        const config = new ConfigCenter({ store, namespace: 'app' });
+        await config.set('k', { a: 1 });
+        const value = (await config.get('k'))?.value;
+        // INFO server comes back as a RESP3 verbatim string: read by the restart watcher.
+        const { Redis } = await import('ioredis');
+        const app = new Redis(${JSON.stringify(redisUrl())});
+        const info = await app.info('server');
+        const pong = await app.ping();
+        await config.close();
+        await store.close();
+        await app.del(...(await app.keys(prefix + '*')));
+        app.disconnect();
+        const loader = await import('./dist/src/store/redis/loadIoredis.js');
+        console.log(JSON.stringify([loader.standIn, /^[0-9]+$/.test(token), value, typeof info, /run_id:/.test(info), pong, await ${EXTENDS_STRING}]));
+      `);
+      expect(JSON.parse(out)).toEqual(['installed', true, { a: 1 }, 'string', true, 'PONG', false]);
+    },
+  );
 });

@@ -4,13 +4,13 @@
  * `sentinels`), or a Redis Cluster (pass an ioredis `Cluster`). Multi-key steps are Lua
  * scripts, one round trip each; keys of one entity share a hash tag.
  */
-import { createRequire } from 'node:module';
 import type { Redis, RedisOptions } from 'ioredis';
 import { InvalidOptionError } from '../../errors.js';
 import { checkInt, checkObject } from '../../validate.js';
 import { checkPrefix } from '../keys.js';
 import { DEFAULT_FENCE_RETENTION_MS } from '../LockStorage.js';
 import type { RestartEvent, Store } from '../Store.js';
+import { loadIoredis } from './loadIoredis.js';
 import type { ScriptDefinition } from './lockScripts.js';
 import { RedisChangeFeed } from './RedisChangeFeed.js';
 import { CONFIG_SCRIPTS, RedisConfigStorage } from './RedisConfigStorage.js';
@@ -21,14 +21,13 @@ import { REGISTRY_SCRIPTS, RedisRegistryStorage } from './RedisRegistryStorage.j
 import { RestartWatcher } from './RestartWatcher.js';
 
 /**
- * ioredis, loaded on the first store made from a URL rather than when ringway is imported.
- * Loading it costs the whole process: its `VerbatimString extends String` makes V8 (Node 20)
- * stop inlining String.prototype methods on string primitives, so every `s.charCodeAt(i)` or
- * `s.indexOf(x)` anywhere gets 10-20 ns slower. A process on the memory store never pays.
+ * ioredis, loaded on the first store made from a URL rather than when ringway is imported, and
+ * loaded so that it does not slow every string method in the process (see loadIoredis.ts). A
+ * process on the memory store never loads it.
  */
 let RedisClass: typeof Redis | undefined;
 function loadRedis(): typeof Redis {
-  RedisClass ??= (createRequire(import.meta.url)('ioredis') as typeof import('ioredis')).Redis;
+  RedisClass ??= loadIoredis().Redis;
   return RedisClass;
 }
 
