@@ -12,7 +12,9 @@
  * - `pristine`: nothing extends String (ringway alone: it loads ioredis only for a Redis store
  *   made from a URL);
  * - `extends String`: `Object.create(String.prototype)` first, the trigger alone;
- * - `ioredis`: `import 'ioredis'` first, as an app that uses it does.
+ * - `ioredis`: `import 'ioredis'` first, as an app that uses it does;
+ * - `ringway loads ioredis`: `redisStore(url)` first, which loads ioredis with a stand-in for
+ *   its VerbatimString that does not extend String (src/store/redis/loadIoredis.ts).
  *
  * Tasks per child (interleaved rounds, bench/harness.ts): copying a 12-byte ASCII key into
  * a byte array with `key.charCodeAt(i)` (what ringway's WASM key path did), with a captured
@@ -26,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { type BenchTask, interleave, machine, type TaskResult, writeResults } from './harness.js';
 import { loadRingway } from './ringway.js';
 
-const STATES = ['pristine', 'extends String', 'ioredis'] as const;
+const STATES = ['pristine', 'extends String', 'ioredis', 'ringway loads ioredis'] as const;
 type State = (typeof STATES)[number];
 const CHILDREN = 5;
 const OPS = 100_000;
@@ -36,6 +38,9 @@ async function child(state: State): Promise<TaskResult[]> {
   // ioredis' trigger alone: an object whose prototype is String.prototype.
   if (state === 'extends String') Object.create(String.prototype);
   const { ringway } = await loadRingway();
+  if (state === 'ringway loads ioredis') {
+    await ringway.redisStore('redis://127.0.0.1:1', { redisOptions: { lazyConnect: true } }).close();
+  }
   const keys = Array.from({ length: 1024 }, (_, i) => `user:${((i * 2654435761) >>> 0).toString(36)}`);
   const u8 = new Uint8Array(256);
   const charCodeAt = String.prototype.charCodeAt;
@@ -132,28 +137,21 @@ if (at !== -1) {
   const nsOf = (state: State, c: number, name: string) =>
     ((runs.get(state) as TaskResult[][])[c] as TaskResult[]).find((r) => r.name === name)?.nsPerUnit as number;
   const rounds = [...Array(CHILDREN).keys()];
+  const others = STATES.filter((x) => x !== 'pristine');
   const rows = [
-    '| task | ns, pristine | ns, extends String | ns, after ioredis loads | extends String / pristine | ioredis / pristine |',
-    '|---|---:|---:|---:|---:|---:|',
+    `| task | ${STATES.map((x) => `ns, ${x}`).join(' | ')} | ${others.map((x) => `${x} / pristine`).join(' | ')} |`,
+    `|---|${STATES.map(() => '---:').join('|')}|${others.map(() => '---:').join('|')}|`,
   ];
   const summary: Record<string, Record<string, number>> = {};
   for (const name of names) {
-    const [p, e, r] = STATES.map((state) => median(rounds.map((c) => nsOf(state, c, name)))) as [
-      number,
-      number,
-      number,
-    ];
-    const eRatio = median(rounds.map((c) => nsOf('extends String', c, name) / nsOf('pristine', c, name)));
-    const rRatio = median(rounds.map((c) => nsOf('ioredis', c, name) / nsOf('pristine', c, name)));
-    summary[name] = {
-      pristineNs: p,
-      extendsStringNs: e,
-      ioredisNs: r,
-      extendsStringRatio: eRatio,
-      ioredisRatio: rRatio,
-    };
+    const ns = STATES.map((state) => median(rounds.map((c) => nsOf(state, c, name))));
+    const ratios = others.map((state) => median(rounds.map((c) => nsOf(state, c, name) / nsOf('pristine', c, name))));
+    summary[name] = Object.fromEntries([
+      ...STATES.map((state, i) => [`${state} ns`, ns[i] as number]),
+      ...others.map((state, i) => [`${state} / pristine`, ratios[i] as number]),
+    ]);
     rows.push(
-      `| ${name} | ${p.toFixed(1)} | ${e.toFixed(1)} | ${r.toFixed(1)} | ${eRatio.toFixed(2)}x | ${rRatio.toFixed(2)}x |`,
+      `| ${name} | ${ns.map((v) => v.toFixed(1)).join(' | ')} | ${ratios.map((v) => `${v.toFixed(2)}x`).join(' | ')} |`,
     );
   }
   console.log(`\nper call, medians of ${CHILDREN} child processes per state\n`);
