@@ -406,15 +406,9 @@ export class Gateway {
     if (this.#closed !== undefined) throw startCancelled();
   }
 
-  /** The ids of the upstream instances some balancer has now. */
+  /** The ids of the upstream instances some balancer has now, retiring ones included. */
   #liveUpstreams(): Set<string> {
-    const live = new Set<string>();
-    for (const name of this.upstreams.serviceNames) {
-      for (const balancer of this.upstreams.balancers(name).values()) {
-        for (const e of balancer.endpoints) live.add(e.id);
-      }
-    }
-    return live;
+    return this.upstreams.endpointIds();
   }
 
   /** Drops the metric series of upstream instances no balancer has any more. */

@@ -301,6 +301,19 @@ export class Upstreams {
     return [...this.#services.keys()];
   }
 
+  /**
+   * The ids of the instances some balancer has now, retiring balancers included (they still
+   * serve the retries of requests that picked from them, so their instances are still in use).
+   */
+  endpointIds(): Set<string> {
+    const ids = new Set<string>();
+    for (const entry of this.#services.values()) {
+      for (const b of entry.balancers.values()) for (const e of b.endpoints) ids.add(e.id);
+    }
+    for (const b of this.#retiring.keys()) for (const e of b.endpoints) ids.add(e.id);
+    return ids;
+  }
+
   /** A balancer of `strategy` for the service, its events wired to the gateway's. */
   #create(c: ResolvedService, strategy: RouteStrategy, endpoints: readonly EndpointInput[]): Balancer {
     const b = createBalancer({

@@ -160,4 +160,49 @@ describe('gateway.apply', () => {
       await other.close();
     }
   });
+
+  it('the series of an instance whose balancer is retiring (a request of it still in flight) stay until it is done', async () => {
+    const held: (() => void)[] = [];
+    const up = await startUpstream((_req, res) => {
+      held.push(() => res.end('ok'));
+    });
+    const fresh = await startUpstream(echo('fresh'));
+    const g = await startGateway({
+      routes: [{ match: { prefix: '/' }, service: 's', retries: { attempts: 0 } }],
+      services: { s: { static: [up.url] } },
+    });
+    const metrics = g.gateway.metrics as NonNullable<typeof g.gateway.metrics>;
+    const scrape = (): Promise<string> => metrics.registry.metrics();
+    try {
+      // One answered request of `up`: its series exist.
+      const first = fetch(`${g.url}/1`).then((r) => r.status);
+      await until(() => held.length === 1, 5_000, 'the first request');
+      (held.shift() as () => void)();
+      expect(await first).toBe(200);
+      expect(await scrape()).toContain(`upstream="${up.url}"`);
+      // A second one in flight; then new settings move the service to `fresh`, and the old
+      // balancer retires, serving that request (and any retry of it) until it is done.
+      const second = fetch(`${g.url}/2`).then((r) => r.status);
+      await until(() => held.length === 1, 5_000, 'the second request');
+      g.gateway.apply(
+        resolveGatewayConfig({
+          routes: [{ match: { prefix: '/' }, service: 's', retries: { attempts: 0 } }],
+          services: { s: { static: [fresh.url], connections: 7 } },
+        }),
+      );
+      expect((await fetch(`${g.url}/3`)).status).toBe(200);
+      // Still in use: its series are kept, not dropped now and recreated from zero later.
+      expect(await scrape()).toContain(`upstream="${up.url}"`);
+      (held.shift() as () => void)();
+      expect(await second).toBe(200);
+      // Once the retiring balancer is done, they go.
+      await until(async () => !(await scrape()).includes(`upstream="${up.url}"`), 5_000, 'the series to go');
+      expect(await scrape()).toContain(`upstream="${fresh.url}"`);
+    } finally {
+      for (const release of held.splice(0)) release();
+      await g.close();
+      await Promise.all([up.close(), fresh.close()]);
+    }
+  });
 });
+

@@ -127,4 +127,30 @@ describe('Upstreams', () => {
     expect(before?.endpoints.map((e) => e.address)).toEqual(['http://127.0.0.1:1']);
     expect(pools.size).toBe(0);
   });
+
+  it('endpointIds() counts the instances of a retiring balancer until its last request is done', async () => {
+    const { upstreams } = setup({
+      routes: [{ match: { prefix: '/' }, service: 's' }],
+      services: { s: { static: ['http://127.0.0.1:1'] } },
+    });
+    const old = upstreams.balancers('s').get('round-robin');
+    const oldIds = (old?.endpoints ?? []).map((e) => e.id);
+    expect(oldIds).toHaveLength(1);
+    const lease = old?.acquire();
+    expect(lease).toBeDefined();
+    // New settings and a new instance: a new balancer; the old one retires with a request in flight.
+    const next = resolveGatewayConfig({
+      routes: [{ match: { prefix: '/' }, service: 's' }],
+      services: { s: { static: ['http://127.0.0.1:2'], connections: 7 } },
+    });
+    upstreams.apply(next.services, next.routes);
+    const now = upstreams.balancers('s').get('round-robin');
+    expect(now).not.toBe(old);
+    const newIds = (now?.endpoints ?? []).map((e) => e.id);
+    expect([...upstreams.endpointIds()].sort()).toEqual([...oldIds, ...newIds].sort());
+    lease?.release({ ok: true, latencyMs: 1 });
+    // Checked every 250 ms: the old balancer closes and its instance leaves the set.
+    await expect.poll(() => [...upstreams.endpointIds()], { timeout: 3000, interval: 50 }).toEqual(newIds);
+    expect(old?.closed).toBe(true);
+  });
 });
