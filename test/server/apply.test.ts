@@ -205,4 +205,3 @@ describe('gateway.apply', () => {
     }
   });
 });
-
