@@ -63,16 +63,28 @@ const EXTENDS_STRING = `(async () => {
   return String.prototype.isPrototypeOf(VerbatimString.prototype);
 })()`;
 
-describe('ioredis is loaded without slowing every string method', () => {
-  it('redisStore(url) loads it with a VerbatimString that does not extend String, and says so', () => {
-    const out = run(`
+/**
+ * In a fresh process: runs `before`, makes a Redis store from a URL (no connection), and
+ * returns what the loader did and whether ioredis' VerbatimString then extends String.
+ */
+function afterRedisStore(before = '', env: NodeJS.ProcessEnv = process.env): [string, boolean] {
+  const out = run(
+    `
+      ${before}
       const { redisStore } = await import('./dist/src/index.js');
       const store = redisStore('redis://127.0.0.1:1', { redisOptions: { lazyConnect: true } });
       await store.close();
       const loader = await import('./dist/src/store/redis/loadIoredis.js');
       console.log(JSON.stringify([loader.standIn, await ${EXTENDS_STRING}]));
-    `);
-    expect(JSON.parse(out)).toEqual(['installed', false]);
+    `,
+    env,
+  );
+  return JSON.parse(out) as [string, boolean];
+}
+
+describe('ioredis is loaded without slowing every string method', () => {
+  it('redisStore(url) loads it with a VerbatimString that does not extend String, and says so', () => {
+    expect(afterRedisStore()).toEqual(['installed', false]);
   });
 
   it('the stand-in has the fields and string value of the class it replaces', () => {
@@ -85,29 +97,11 @@ describe('ioredis is loaded without slowing every string method', () => {
   });
 
   it('an app that loaded ioredis first keeps its module untouched', () => {
-    const out = run(`
-      await import('ioredis');
-      const { redisStore } = await import('./dist/src/index.js');
-      const store = redisStore('redis://127.0.0.1:1', { redisOptions: { lazyConnect: true } });
-      await store.close();
-      const loader = await import('./dist/src/store/redis/loadIoredis.js');
-      console.log(JSON.stringify([loader.standIn, await ${EXTENDS_STRING}]));
-    `);
-    expect(JSON.parse(out)).toEqual(['already-loaded', true]);
+    expect(afterRedisStore(`await import('ioredis');`)).toEqual(['already-loaded', true]);
   });
 
   it('RINGWAY_IOREDIS_PRISTINE=1 loads it untouched', () => {
-    const out = run(
-      `
-      const { redisStore } = await import('./dist/src/index.js');
-      const store = redisStore('redis://127.0.0.1:1', { redisOptions: { lazyConnect: true } });
-      await store.close();
-      const loader = await import('./dist/src/store/redis/loadIoredis.js');
-      console.log(JSON.stringify([loader.standIn, await ${EXTENDS_STRING}]));
-    `,
-      { ...process.env, RINGWAY_IOREDIS_PRISTINE: '1' },
-    );
-    expect(JSON.parse(out)).toEqual(['disabled', true]);
+    expect(afterRedisStore('', { ...process.env, RINGWAY_IOREDIS_PRISTINE: '1' })).toEqual(['disabled', true]);
   });
 
   it.skipIf(!redisAvailable)(
