@@ -14,7 +14,7 @@ import { loadIoredis } from './loadIoredis.js';
 import type { ScriptDefinition } from './lockScripts.js';
 import { RedisChangeFeed } from './RedisChangeFeed.js';
 import { CONFIG_SCRIPTS, RedisConfigStorage } from './RedisConfigStorage.js';
-import { type RedisClient, RedisContext } from './RedisContext.js';
+import { type RedisClient, RedisContext, timeBound } from './RedisContext.js';
 import { LOCK_SCRIPTS, RedisLockStorage } from './RedisLockStorage.js';
 import { RATE_LIMIT_SCRIPTS, RedisRateLimitStorage } from './RedisRateLimitStorage.js';
 import { REGISTRY_SCRIPTS, RedisRegistryStorage } from './RedisRegistryStorage.js';
@@ -181,18 +181,7 @@ export class RedisStore implements Store {
  * process that closes: past `timeoutMs` (or on a failure) the connection is dropped.
  */
 async function quitOrDrop(client: RedisClient, timeoutMs: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const quit = await Promise.race([
-    client.quit().then(
-      () => true,
-      () => false,
-    ),
-    new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), timeoutMs);
-    }),
-  ]);
-  clearTimeout(timer);
-  if (!quit) client.disconnect();
+  await timeBound(client.quit(), timeoutMs).catch(() => client.disconnect());
 }
 
 /**
