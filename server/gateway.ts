@@ -198,7 +198,7 @@ export class Gateway {
     this.registry = options.registry ?? new ServiceRegistry({ store: this.store });
     this.metrics = options.metrics === false ? undefined : (options.metrics ?? new GatewayMetrics());
     this.metrics?.trackInFlight(() => this.#inFlight);
-    this.metrics?.trackUpstreams(() => this.#liveUpstreams());
+    this.metrics?.trackUpstreams(() => this.upstreams.endpointIds());
     this.pools = new UpstreamPools();
     this.rateLimiter =
       options.rateLimiter ??
@@ -406,15 +406,10 @@ export class Gateway {
     if (this.#closed !== undefined) throw startCancelled();
   }
 
-  /** The ids of the upstream instances some balancer has now, retiring ones included. */
-  #liveUpstreams(): Set<string> {
-    return this.upstreams.endpointIds();
-  }
-
   /** Drops the metric series of upstream instances no balancer has any more. */
   #forgetGoneUpstreams(): void {
     this.metrics
-      ?.forgetUpstreams(this.#liveUpstreams())
+      ?.forgetUpstreams(this.upstreams.endpointIds())
       .catch((err: unknown) => this.log.warn({ err }, 'metrics cleanup failed'));
   }
 

@@ -392,8 +392,8 @@ export class Upstreams {
       const settings = poolSettings(entry.config);
       for (const e of entry.endpoints) inUse.push({ address: e.address, settings });
     }
-    for (const { settings, addresses } of this.#retiring.values()) {
-      for (const address of addresses) inUse.push({ address, settings });
+    for (const [b, { settings }] of this.#retiring) {
+      for (const e of b.endpoints) inUse.push({ address: e.address, settings });
     }
     this.#pools.retain(inUse);
   }
@@ -409,11 +409,7 @@ export class Upstreams {
       b.close();
       return;
     }
-    this.#retiring.set(b, {
-      settings: poolSettings(entry.config),
-      addresses: b.endpoints.map((e) => e.address),
-      until: performance.now() + RETIRE_MAX_MS,
-    });
+    this.#retiring.set(b, { settings: poolSettings(entry.config), until: performance.now() + RETIRE_MAX_MS });
     this.#retireTimer ??= setInterval(this.#checkRetiring, RETIRE_CHECK_MS).unref();
   }
 
@@ -460,9 +456,8 @@ export class Upstreams {
 
 /** A balancer {@link Upstreams} replaced, kept for the requests that still hold its leases. */
 interface Retiring {
-  /** The pool settings its requests use, and the addresses they may retry on. */
+  /** The pool settings its requests use (they may retry on any of its endpoints). */
   readonly settings: PoolSettings;
-  readonly addresses: readonly string[];
   /** performance.now() after which it is closed anyway (a stream may run for hours). */
   readonly until: number;
 }
