@@ -280,6 +280,17 @@ async function registryChurn(
     }
   };
 
+  /** Reaps until every removed pod has left (within 5 s). */
+  const reapAll = (what: string): Promise<void> =>
+    until(
+      async () => {
+        await reap();
+        return dying.length === 0;
+      },
+      5_000,
+      what,
+    );
+
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   let traffic: ReturnType<typeof steadyTraffic> | undefined;
   try {
@@ -291,14 +302,7 @@ async function registryChurn(
       await removeOldest();
       await reap();
     }
-    await until(
-      async () => {
-        await reap();
-        return dying.length === 0;
-      },
-      5_000,
-      'warm-up pods to leave',
-    );
+    await reapAll('warm-up pods to leave');
     const before = {
       timers: liveTimers.size,
       sockets: tcpSockets(),
@@ -313,14 +317,7 @@ async function registryChurn(
       await removeOldest();
       await reap();
     }
-    await until(
-      async () => {
-        await reap();
-        return dying.length === 0;
-      },
-      5_000,
-      'removed pods to leave the balancers (deregistered or expired)',
-    );
+    await reapAll('removed pods to leave the balancers (deregistered or expired)');
     const statuses = await traffic.stop();
 
     // The balancers: the live pods, and per-endpoint state for them only.
