@@ -12,7 +12,9 @@
  * directory holding `dist/` and `node_modules/`, e.g. a worktree of main after `npm run build`),
  * to measure a change against the code before it in the same run. `--upstream-connections <n>`
  * caps the keep-alive connections ringway and the bare proxy open to the upstream (default 128,
- * ringway's default; the other peers keep their own).
+ * ringway's default; the other peers keep their own). `--redis <url>` runs both ringway peers on
+ * the Redis store instead of the memory store; `--node-args '<options>'` starts the `ringway`
+ * peer (not the baseline) with these node options, e.g. `--node-args '-r ioredis'`.
  *
  * One small upstream (node:http, keep-alive) and, in front of it, each peer in its own process:
  * - direct: wrk straight to the upstream (the ceiling);
@@ -62,6 +64,8 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     pair: { type: 'string' },
     baseline: { type: 'string' },
+    redis: { type: 'string' },
+    'node-args': { type: 'string' },
   },
 });
 /** `--only ringway,nginx`: run just these peers (and direct). */
@@ -73,6 +77,8 @@ const ROUNDS = Number(args.rounds);
 const CONNECTIONS = Number(args.connections);
 /** Keep-alive connections to the upstream of ringway and of the bare proxy (ringway's default: 128). */
 const UPSTREAM_CONNECTIONS = Number(args['upstream-connections']);
+/** `--node-args '-r ioredis'`: node options for the `ringway` peer only (not the baseline). */
+const NODE_ARGS = args['node-args'] === undefined ? [] : args['node-args'].split(' ').filter((a) => a !== '');
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 const UPSTREAM_PORT = 19_001;
@@ -247,10 +253,12 @@ function ringwayPeer(baselineDir?: string): Peer {
       }
       // Each gateway's admin API on a port of its own (the default 9080 is shared).
       const proc = pinned(1, process.execPath, [
+        ...(baselineDir === undefined ? NODE_ARGS : []),
         ...cli,
         'gateway',
         '--config',
         config,
+        ...(args.redis === undefined ? [] : ['--redis', args.redis]),
         '--log-level',
         'warn',
         '--admin-port',
